@@ -1,0 +1,227 @@
+"""Helpers shared by the scripts: configuration, paths, messages, step log,
+peak memory, atomic writes and progress. Standard library + tqdm only."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import config as _config
+
+ROOT = _config.ROOT
+PROG = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "prepare-annotations"
+
+# A plain file name: letters, digits, dot, dash, underscore; no "..", no leading dot.
+# Anything else (path separators, whitespace, shell or Make metacharacters such as
+# $ ; | & ( ) * ? : % #) never becomes a path or a Make target.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class Failure(Exception):
+    """An expected failure: the message is shown to the user, exit code 1."""
+
+
+def load_config() -> dict:
+    try:
+        return _config.load()
+    except _config.ConfigError as exc:
+        die(f"configuration: {exc}", code=2)
+        raise  # unreachable
+
+
+def say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def die(message: str, code: int = 1) -> None:
+    say(f"error: {message}")
+    sys.exit(code)
+
+
+def check_name(name: str, where: str = "") -> str:
+    """Return ``name`` if it is a plain, safe file name, else raise Failure."""
+    if not SAFE_NAME.fullmatch(name) or ".." in name:
+        origin = f" (from {where})" if where else ""
+        raise Failure(
+            f"refusing unsafe file name {name!r}{origin}: only letters, digits, '.', '-' "
+            "and '_' are allowed, without '..' (no path separators, whitespace, or shell/Make "
+            "metacharacters)"
+        )
+    return name
+
+
+# --- paths ---------------------------------------------------------------------
+
+def species_dir(cfg: dict, species: str | None = None) -> Path:
+    species = check_name(species or cfg["species"], "species")
+    return Path(cfg["cache_dir"]) / "ensembl" / species
+
+
+def urls_json(cfg: dict) -> Path:
+    return species_dir(cfg) / "vcf_urls.json"
+
+
+def checksums_path(cfg: dict) -> Path:
+    return species_dir(cfg) / "CHECKSUMS"
+
+
+def vcf_dir(cfg: dict) -> Path:
+    return species_dir(cfg) / "vcf"
+
+
+def step_log_path(cfg: dict) -> Path:
+    return species_dir(cfg) / "steps.jsonl"
+
+
+# --- files -----------------------------------------------------------------------
+
+def atomic_write(path: Path, data: bytes, only_if_changed: bool = False) -> bool:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a
+    rename. With ``only_if_changed`` an identical existing file is left untouched (its
+    mtime kept, so Make sees nothing new). Returns True when the file was written."""
+    path = Path(path)
+    if only_if_changed and path.exists() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def temp_path_for(path: Path, suffix: str = ".tmp") -> Path:
+    """A temporary sibling name for ``path`` (same directory, so rename is atomic)."""
+    return path.with_name(f".{path.name}.{os.getpid()}{suffix}")
+
+
+# --- resources and the step log ------------------------------------------------------
+
+def peak_rss_bytes() -> int:
+    """True peak resident set size of this process and of its waited-for children
+    (the kernel's high-water mark, not a sample)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) * 1024  # Linux reports KiB
+
+
+def append_step(log_path: Path, record: dict) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=False, default=str) + "\n"
+    # One write() of one line with O_APPEND: concurrent writers (make -j) do not interleave.
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
+    """Time a step and append one JSON line (step, target, seconds, peak RSS, extra
+    fields set on the yielded dict, outcome) to ``log_path``, whatever the outcome."""
+    record: dict = {}
+    started = time.time()
+    t0 = time.perf_counter()
+    outcome = "ok"
+    message = None
+    try:
+        yield record
+    except KeyboardInterrupt:
+        outcome, message = "interrupted", "interrupted"
+        raise
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            outcome, message = "failed", str(exc.code)
+        raise
+    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
+        outcome, message = "failed", str(exc) or type(exc).__name__
+        raise
+    finally:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "step": name,
+            "target": str(target),
+            "seconds": round(time.perf_counter() - t0, 3),
+            "peak_rss_bytes": peak_rss_bytes(),
+            **record,
+            "outcome": outcome,
+        }
+        if message:
+            entry["message"] = message[:500]
+        try:
+            append_step(log_path, entry)
+        except OSError as exc:
+            say(f"warning: could not write the step log {log_path}: {exc}")
+
+
+# --- progress ------------------------------------------------------------------------
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class Progress:
+    """Bytes or rows progress: a tqdm bar on a terminal, plain periodic lines
+    (every ``every`` seconds) otherwise."""
+
+    def __init__(self, label: str, total: int | None = None, initial: int = 0,
+                 unit: str = "B", every: float = 10.0, stream=None):
+        self.label, self.total, self.unit = label, total, unit
+        self.done = initial
+        self.start_done = initial
+        self.every = every
+        self.stream = stream or sys.stderr
+        self.t0 = self.last = time.monotonic()
+        self.bar = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit=unit, unit_scale=True,
+                            unit_divisor=1024 if unit == "B" else 1000, desc=label,
+                            file=self.stream, leave=False, dynamic_ncols=True)
+
+    def _fmt(self, n: float) -> str:
+        return human_bytes(n) if self.unit == "B" else f"{n:,.0f} {self.unit}"
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.t0, 1e-9)
+        speed = (self.done - self.start_done) / elapsed
+        text = f"{PROG}: {self.label}: {self._fmt(self.done)}"
+        if self.total:
+            text += f" of {self._fmt(self.total)} ({100 * self.done / self.total:.0f}%)"
+        text += f", {self._fmt(speed)}/s"
+        if self.total and speed > 0:
+            text += f", ETA {max(self.total - self.done, 0) / speed:.0f} s"
+        return text
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,130 @@
+"""Configuration: config.toml, overridden by environment / Make variables.
+
+Standard library only, so that Make can call it before the virtualenv exists:
+``python3 scripts/config.py make-vars`` prints ``NAME ?= value`` lines for the
+Makefile. Precedence (highest first): a script's command-line option, an
+environment variable (Make exports its variables) named as the upper-case key,
+config.toml (or the file named by ``PA_CONFIG``), the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, object] = {
+    "species": "homo_sapiens",
+    "base_url": "https://ftp.ensembl.org/pub/current_variation/vcf/",
+    "pattern": "",
+    "cache_dir": "",
+    "max_concurrent_downloads": 4,
+    "retries": 10,
+    "connect_timeout": 10.0,
+    "read_timeout": 120.0,
+    "verify_checksums": True,
+    "force_download": False,
+    # conversion (vcf2parquet)
+    "max_concurrent_conversions": 2,
+    "threads": 0,  # 0 = auto
+    # LongevityMap module
+    "longevitymap_url": "https://github.com/dna-seq/just_longevitymap/raw/master/data/longevitymap.sqlite",
+    "ensembl_parquet": "",  # empty = <cache>/ensembl/<species>/<species>-*.parquet
+    "memory_limit": "1GB",
+    "curator": "Olga Borysova",
+    "method": "literature_review",
+    # Hugging Face Hub
+    "hf_ensembl_repo": "just-dna-seq/ensembl_variations",
+    "hf_modules_repo": "just-dna-seq/annotators",
+}
+
+# Environment / Make variable names that differ from the upper-case key.
+ALIASES = {"force_download": ("FORCE", "FORCE_DOWNLOAD")}
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _coerce(key: str, raw: str, default: object) -> object:
+    try:
+        if isinstance(default, bool):
+            low = raw.strip().lower()
+            if low in TRUE:
+                return True
+            if low in FALSE:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}: cannot read {raw!r} as {type(default).__name__}") from None
+    return raw
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("PA_CONFIG") or ROOT / "config.toml")
+
+
+def load(env: dict[str, str] | None = None) -> dict[str, object]:
+    """Return the resolved configuration (file < environment)."""
+    env = os.environ if env is None else env
+    cfg = dict(DEFAULTS)
+    path = config_path()
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        for key, value in data.items():
+            if key in cfg and type(cfg[key]) is float and isinstance(value, int):
+                value = float(value)
+            cfg[key] = value
+    elif "PA_CONFIG" in env:
+        raise ConfigError(f"{path}: configuration file not found")
+    for key, default in list(cfg.items()):
+        for name in ALIASES.get(key, (key.upper(),)):
+            if name in env and env[name] != "":
+                cfg[key] = _coerce(key, env[name], default if default is not None else "")
+                break
+    if not cfg["cache_dir"]:
+        cfg["cache_dir"] = env.get("JUST_DNA_PIPELINES_CACHE_DIR") or str(
+            Path.home() / ".cache" / "just-dna-pipelines"
+        )
+    cfg["cache_dir"] = str(Path(os.path.expanduser(str(cfg["cache_dir"]))).absolute())
+    if not str(cfg["base_url"]).endswith("/"):
+        cfg["base_url"] = str(cfg["base_url"]) + "/"
+    return cfg
+
+
+MAKE_VARS = ("species", "cache_dir", "max_concurrent_downloads", "max_concurrent_conversions")
+
+
+def make_vars(cfg: dict[str, object]) -> str:
+    """One ``NAME?=value`` word per variable, for ``$(foreach v,...,$(eval $(v)))``."""
+    words = []
+    for key in MAKE_VARS:
+        value = str(int(cfg[key]) if isinstance(cfg[key], bool) else cfg[key])
+        if not value or any(c.isspace() or c in "$#" for c in value):
+            raise ConfigError(f"{key}: {value!r} cannot be used in a Make path (empty, space, $ or #)")
+        words.append(f"{key.upper()}?={value}")
+    return " ".join(words) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["make-vars"]:
+        try:
+            sys.stdout.write(make_vars(load()))
+        except ConfigError as exc:
+            sys.exit(f"config: {exc}")
+    else:
+        sys.exit("usage: python3 scripts/config.py make-vars")
