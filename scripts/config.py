@@ -25,6 +25,7 @@ DEFAULTS: dict[str, object] = {
     "retries": 10,
     "connect_timeout": 10.0,
     "read_timeout": 120.0,
+    "retry_backoff": 1.0,
     "verify_checksums": True,
     "force_download": False,
     # conversion (vcf2parquet)

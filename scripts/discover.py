@@ -1,0 +1,163 @@
+"""Discover the species' variation VCFs from Ensembl's directory listing.
+
+    python scripts/discover.py            # read <base_url><species>/, write vcf_urls.json and CHECKSUMS
+    python scripts/discover.py fragment   # write the Make fragment (VCF_NAMES) from vcf_urls.json
+
+Default selection: the per-chromosome germline files `<species>-chr<N>.vcf.gz`, or,
+for species Ensembl dumps as one file, `<species>.vcf.gz`. Config `pattern` (a regular
+expression matched against the whole name) replaces that choice. Consequence,
+structural, somatic, phenotype/clinical subsets, 1000GENOMES files, indexes, README
+and CHECKSUMS are never selected. A selected name that is not a plain file name is
+refused before it becomes a path or a Make target.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import typer
+
+import common
+import fetch
+import sumcheck
+
+NEVER = re.compile(
+    r".*(_incl_consequences|_structural_variations|_somatic|_phenotype_associated"
+    r"|_clinically_associated).*|1000GENOMES-.*|.*\.(csi|tbi|md5)|README.*|CHECKSUMS.*",
+    re.IGNORECASE,
+)
+
+
+class _Hrefs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.extend(value for key, value in attrs if key == "href" and value)
+
+
+def listing_names(html: str) -> list[str]:
+    """File names linked from an Apache autoindex page (table or <pre> form): no sort
+    links, parent or absolute links, sub-directories or anything outside the
+    directory; URL-decoded. Names are returned as they are, safe or not."""
+    parser = _Hrefs()
+    parser.feed(html)
+    names = []
+    for href in parser.hrefs:
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc or parts.query or parts.fragment or not parts.path:
+            continue  # absolute URL, sort link (?C=N;O=D), anchor
+        if parts.path.startswith(("/", "../", "./")) or parts.path in (".", ".."):
+            continue  # absolute path, parent directory, self
+        if parts.path.endswith("/"):
+            continue  # sub-directory
+        name = unquote(parts.path)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def select(names: list[str], species: str, pattern: str = "") -> list[str]:
+    """The names to download, sorted; unsafe selected names raise common.Failure."""
+    if pattern:
+        try:
+            rx = re.compile(pattern)
+        except re.error as exc:
+            raise common.Failure(f"pattern {pattern!r} is not a valid regular expression: {exc}")
+        chosen = [n for n in names if rx.fullmatch(n)]
+    else:
+        sp = re.escape(species)
+        chosen = [n for n in names if re.fullmatch(rf"{sp}-chr.+\.vcf\.gz", n, re.S)]
+        if not chosen:
+            chosen = [n for n in names if n == f"{species}.vcf.gz"]
+    chosen = [n for n in chosen if not NEVER.fullmatch(n)]
+    for name in chosen:
+        common.check_name(name, "the Ensembl listing")
+    return sorted(chosen)
+
+
+def discover(cfg: dict) -> list[str]:
+    species = common.check_name(str(cfg["species"]), "species")
+    listing_url = f"{cfg['base_url']}{species}/"
+    html = fetch.get_text(listing_url, cfg)
+    names = select(listing_names(html), species, str(cfg["pattern"]))
+    if not names:
+        raise common.Failure(
+            f"{listing_url}: no VCF matches the selection "
+            + (f"(pattern {cfg['pattern']!r})" if cfg["pattern"]
+               else f"({species}-chr<N>.vcf.gz or {species}.vcf.gz)")
+        )
+    urls = [urljoin(listing_url, n) for n in names]
+
+    sums_path = common.checksums_path(cfg)
+    sums_text = fetch.get_text(urljoin(listing_url, "CHECKSUMS"), cfg, missing_ok=True)
+    if sums_text is None:
+        common.say(f"warning: {listing_url}CHECKSUMS not found; downloads will be checked by size only")
+        changed = sums_path.exists()
+        sums_path.unlink(missing_ok=True)
+    else:
+        table = sumcheck.parse_checksums(sums_text)
+        missing = [n for n in names if n not in table]
+        if missing:
+            common.say(f"warning: CHECKSUMS lists no checksum for {', '.join(missing)}")
+        changed = common.atomic_write(sums_path, sums_text.encode(), only_if_changed=True)
+
+    # vcf_urls.json is what the downloads depend on: rewrite it (new mtime) when the
+    # listing or the checksums changed, so Make re-checks the files; else leave it be.
+    data = (json.dumps(urls, indent=1) + "\n").encode()
+    target = common.urls_json(cfg)
+    if changed or not target.exists() or target.read_bytes() != data:
+        common.atomic_write(target, data)
+    return urls
+
+
+def fragment_text(urls: list[str]) -> str:
+    names = [common.check_name(u.rsplit("/", 1)[-1], "vcf_urls.json") for u in urls]
+    return ("# Written by scripts/discover.py from vcf_urls.json; do not edit.\n"
+            f"VCF_NAMES := {' '.join(names)}\n")
+
+
+app = typer.Typer(add_completion=False, help=__doc__, invoke_without_command=True)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Read the listing and CHECKSUMS; write vcf_urls.json (sorted full URLs)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cfg = common.load_config()
+    target = common.urls_json(cfg)
+    try:
+        with common.step(common.step_log_path(cfg), "discover", target) as rec:
+            urls = discover(cfg)
+            rec["files"] = len(urls)
+    except common.Failure as exc:
+        common.die(str(exc))
+    common.say(f"{len(urls)} file(s) selected -> {target}")
+    for u in urls:
+        print(u)
+
+
+@app.command()
+def fragment() -> None:
+    """Write the Make fragment listing the VCF targets (from vcf_urls.json)."""
+    cfg = common.load_config()
+    source = common.urls_json(cfg)
+    try:
+        urls = json.loads(source.read_text())
+        text = fragment_text(urls)
+    except (OSError, ValueError) as exc:
+        common.die(f"{source}: cannot read ({exc}); run `make refresh`")
+    except common.Failure as exc:
+        common.die(str(exc))
+    common.atomic_write(Path(source).with_name("vcf_files.mk"), text.encode())
+
+
+if __name__ == "__main__":
+    app()
