@@ -1,7 +1,7 @@
 """Discover the species' variation VCFs from Ensembl's directory listing.
 
-    python scripts/discover.py            # read <base_url><species>/, write vcf_urls.json and CHECKSUMS
-    python scripts/discover.py fragment   # write the Make fragment (VCF_NAMES) from vcf_urls.json
+  python scripts/discover.py            # read <base_url><species>/, write vcf_urls.json and CHECKSUMS
+  python scripts/discover.py fragment   # write the Make fragment (VCF_NAMES) from vcf_urls.json
 
 Default selection: the per-chromosome germline files `<species>-chr<N>.vcf.gz`, or,
 for species Ensembl dumps as one file, `<species>.vcf.gz`. Config `pattern` (a regular

@@ -1,7 +1,7 @@
 """Fetch with resume: stream a URL to `<name>.part`, verify, rename into place.
 
-    python scripts/fetch.py vcf homo_sapiens-chr21.vcf.gz   # a file listed in vcf_urls.json
-    python scripts/fetch.py url URL OUT                     # any URL to a path
+  python scripts/fetch.py vcf homo_sapiens-chr21.vcf.gz   # a file listed in vcf_urls.json
+  python scripts/fetch.py url URL OUT                     # any URL to a path
 
 An interrupted transfer resumes with `Range: bytes=N-`, guarded by `If-Range` (the
 ETag or Last-Modified seen when the transfer began), and is accepted only when the

@@ -1,7 +1,7 @@
 """BSD `sum` checksums: parse Ensembl's CHECKSUMS, compute, verify downloads.
 
-    python scripts/sumcheck.py verify          # re-check every downloaded VCF, remove corrupted ones
-    python scripts/sumcheck.py sum FILE...     # print "checksum blocks name" like `sum`
+  python scripts/sumcheck.py verify          # re-check every downloaded VCF, remove corrupted ones
+  python scripts/sumcheck.py sum FILE...     # print "checksum blocks name" like `sum`
 
 The BSD algorithm (16-bit; for each byte rotate the checksum right by one bit, then
 add the byte) with blocks = ceil(bytes / 1024). The system's GNU `sum -r` computes it
