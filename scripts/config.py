@@ -10,6 +10,7 @@ config.toml (or the file named by ``PA_CONFIG``), the defaults below.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -71,15 +72,16 @@ def _coerce(key: str, raw: str, default: object) -> object:
     return raw
 
 
-def config_path() -> Path:
-    return Path(os.environ.get("PA_CONFIG") or ROOT / "config.toml")
+def config_path(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("PA_CONFIG") or ROOT / "config.toml")
 
 
 def load(env: dict[str, str] | None = None) -> dict[str, object]:
     """Return the resolved configuration (file < environment)."""
     env = os.environ if env is None else env
     cfg = dict(DEFAULTS)
-    path = config_path()
+    path = config_path(env)
     if path.exists():
         try:
             with path.open("rb") as fh:
@@ -98,10 +100,13 @@ def load(env: dict[str, str] | None = None) -> dict[str, object]:
                 cfg[key] = _coerce(key, env[name], default if default is not None else "")
                 break
     if not cfg["cache_dir"]:
+        home = env.get("HOME") or str(Path.home())
         cfg["cache_dir"] = env.get("JUST_DNA_PIPELINES_CACHE_DIR") or str(
-            Path.home() / ".cache" / "just-dna-pipelines"
+            Path(home) / ".cache" / "just-dna-pipelines"
         )
     cfg["cache_dir"] = str(Path(os.path.expanduser(str(cfg["cache_dir"]))).absolute())
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", str(cfg["species"])):
+        raise ConfigError(f"species: {cfg['species']!r} is not an Ensembl species name (like homo_sapiens)")
     if not str(cfg["base_url"]).endswith("/"):
         cfg["base_url"] = str(cfg["base_url"]) + "/"
     return cfg
