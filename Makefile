@@ -11,10 +11,13 @@ SHELL := bash
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 .DEFAULT_GOAL := all
-.PHONY: all help download vcfs verify refresh demo test bench venv lock clean force
+.PHONY: all help download vcfs verify refresh demo test bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap
 
-## all: discover, download and verify, convert (the whole pipeline for $(SPECIES))
-all: download
+## all: the whole pipeline (the default goal): download, then parquet, then longevitymap
+all:
+	+@$(MAKE) --no-print-directory download
+	+@$(MAKE) --no-print-directory parquet
+	+@$(MAKE) --no-print-directory longevitymap
 
 # ---------------------------------------------------------------- configuration
 # config.toml gives the defaults; a Make variable or an environment variable of the
@@ -51,7 +54,7 @@ UV      := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
 
 $(VENV_OK): pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --python $(PYTHON) --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --compile-bytecode --python $(PYTHON) --quiet
 	touch $@
 
 ## venv: create or update the virtualenv (.venv) from uv.lock
@@ -65,8 +68,8 @@ lock: | $(UV)
 # The per-file targets come from a Make fragment written from vcf_urls.json. It is
 # included only for goals that need it, so `make help` or `make test` never touch the
 # network. Discovery runs when vcf_urls.json is missing, or on `make refresh`.
-PIPELINE_GOALS := all download vcfs verify parquet longevitymap
-ifneq ($(if $(MAKECMDGOALS),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)),all),)
+PIPELINE_GOALS := download vcfs verify parquet parquets longevitymap
+ifneq ($(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)),)
 include $(FRAGMENT)
 endif
 VCF_NAMES ?=
@@ -99,10 +102,69 @@ verify: | $(VENV_OK)
 	$(PY) scripts/sumcheck.py verify
 
 # ---------------------------------------------------------------- convert
-# (issue 3: parquet, bench)
+# One Parquet per VCF, flat in the species directory, rebuilt when its VCF or the
+# converter is newer (FORCE=1: always). THREADS (config `threads`, 0 = one per CPU)
+# is the number of pieces one conversion parses at once.
+PARQUETS := $(VCF_NAMES:%.vcf.gz=$(SPECIES_DIR)/%.parquet)
+
+## parquet: convert the VCFs to Parquet (downloading what is missing; -j from MAX_CONCURRENT_CONVERSIONS)
+parquet:
+	+@$(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j$(MAX_CONCURRENT_CONVERSIONS)) parquets
+
+parquets: $(PARQUETS)
+
+$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz scripts/vcf2parquet.py $(FORCED) | $(VENV_OK)
+	$(PY) scripts/vcf2parquet.py $< $@
+
+# Benchmark on a synthetic Ensembl-shaped VCF of BENCH_RECORDS records (generated once,
+# cached under bench/): decompression floor, polars-bio baseline, this converter.
+BENCH_RECORDS ?= 2000000
+
+## bench: both benchmarks below (figures printed and written to bench/*.json)
+bench: bench-vcf bench-longevitymap
+
+## bench-vcf: time VCF -> Parquet against the polars-bio baseline (BENCH_RECORDS; bench/vcf2parquet.json)
+bench-vcf: scripts/vcfbench.py scripts/vcf2parquet.py scripts/synthvcf.py | $(VENV_OK)
+	$(PY) scripts/vcfbench.py --records $(BENCH_RECORDS) --json bench/vcf2parquet.json
 
 # ---------------------------------------------------------------- longevitymap
-# (issue 4: longevitymap)
+# The curated SQLite is fetched (or copied from a local path) once, checked, and kept;
+# FORCE=1 fetches it again. The module tables are rebuilt when the SQLite, a SQL file,
+# the script or the Ensembl Parquet set changed. The set is the species' Parquet files
+# ($(PARQUETS), built by `make parquet` first) unless ENSEMBL_PARQUET (config
+# ensembl_parquet) names a path, directory or glob: then the files it matches.
+LM_DIR     := $(CACHE_DIR)/modules/longevitymap
+LM_SQLITE  := $(LM_DIR)/longevitymap.sqlite
+LM_OUTPUTS := $(addprefix $(LM_DIR)/,annotations.parquet studies.parquet weights.parquet unresolved.tsv conflicts.tsv)
+LM_ENSEMBL_SRC := $(ENSEMBL_PARQUET)
+LM_URL         := $(LONGEVITYMAP_URL)
+LM_ENSEMBL     := $(if $(LM_ENSEMBL_SRC),$(filter %.parquet,$(wildcard $(LM_ENSEMBL_SRC) $(LM_ENSEMBL_SRC)/*.parquet)),$(PARQUETS))
+# A local curation file is a prerequisite (edit it, the module is rebuilt); a URL is not.
+LM_URL_FILE    := $(if $(findstring ://,$(LM_URL)),,$(wildcard $(LM_URL)))
+
+## longevitymap: build the LongevityMap module (annotations, studies, weights) in CACHE_DIR/modules/longevitymap
+longevitymap: $(LM_OUTPUTS)
+
+# No script prerequisite here on purpose: editing longevitymap.py must not download
+# the curation again (FORCE=1 does).
+$(LM_SQLITE): $(LM_URL_FILE) $(FORCED) | $(VENV_OK)
+	$(PY) scripts/longevitymap.py fetch
+
+# The script reads exactly the Parquet files Make tracks.
+$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(FORCED) | $(VENV_OK)
+	$(PY) scripts/longevitymap.py build $(LM_ENSEMBL)
+
+# Benchmark: a synthetic Ensembl Parquet set of LM_BENCH_ROWS rows (cached under bench/,
+# rebuilt when its generator changes), then the real script against it.
+LM_BENCH_ROWS ?= 20000000
+LM_BENCH_SET  := bench/longevitymap/ensembl-$(LM_BENCH_ROWS)/manifest.json
+
+$(LM_BENCH_SET): scripts/lmbench.py scripts/lmfixture.py | $(VENV_OK)
+	$(PY) scripts/lmbench.py data $(@D) --rows $(LM_BENCH_ROWS)
+
+## bench-longevitymap: time `longevitymap` on a synthetic set of LM_BENCH_ROWS Ensembl rows (bench/longevitymap.json)
+bench-longevitymap: $(LM_BENCH_SET) | $(VENV_OK)
+	$(PY) scripts/lmbench.py run $(<D) bench/longevitymap.json
 
 # ---------------------------------------------------------------- upload
 # (issue 5: upload recipes live in the justfile)
@@ -119,12 +181,14 @@ test: $(VENV_OK)
 ## help: list targets and variables
 help:
 	@echo "Targets:"
-	@sed -n 's/^## \([a-z-]*\): /  \1\t/p' $(MAKEFILE_LIST) | expand -t 18
+	@sed -n 's/^## \([a-z-]*\): /  \1\t/p' $(MAKEFILE_LIST) | expand -t 22
 	@echo
 	@echo "Variables (Make or environment; defaults from config.toml):"
 	@echo "  SPECIES=$(SPECIES)  CACHE_DIR=$(CACHE_DIR)"
 	@echo "  BASE_URL, PATTERN, RETRIES, CONNECT_TIMEOUT, READ_TIMEOUT, VERIFY_CHECKSUMS,"
-	@echo "  MAX_CONCURRENT_DOWNLOADS=$(MAX_CONCURRENT_DOWNLOADS), FORCE=1 (redo file targets)"
+	@echo "  MAX_CONCURRENT_DOWNLOADS=$(MAX_CONCURRENT_DOWNLOADS), MAX_CONCURRENT_CONVERSIONS=$(MAX_CONCURRENT_CONVERSIONS),"
+	@echo "  THREADS, FORCE=1 (redo file targets), LONGEVITYMAP_URL, ENSEMBL_PARQUET, MEMORY_LIMIT,"
+	@echo "  BENCH_RECORDS=$(BENCH_RECORDS), LM_BENCH_ROWS=$(LM_BENCH_ROWS)"
 
 ## clean: remove the demo output and caches inside the project (never $(CACHE_DIR))
 clean:

@@ -29,3 +29,29 @@ verify *vars:
 # Read the Ensembl listing again
 refresh *vars:
     make "$@" refresh
+
+# Convert the downloaded VCFs to Parquet, downloading what is missing (e.g. `just parquet THREADS=4`)
+parquet *vars:
+    make "$@" parquet
+
+# Benchmark VCF -> Parquet against the polars-bio baseline (`just bench BENCH_RECORDS=500000`)
+bench *vars:
+    make "$@" bench
+
+# Build the LongevityMap module tables (e.g. `just longevitymap ENSEMBL_PARQUET='/data/*.parquet'`)
+longevitymap *vars:
+    make "$@" longevitymap
+
+# Time `longevitymap` on a synthetic 20M-row Ensembl Parquet set (LM_BENCH_ROWS=N to change)
+bench-longevitymap *vars:
+    make "$@" bench-longevitymap
+
+# Publish the Ensembl Parquet set + dataset card to the Hub (`just upload --dry-run` shows the plan)
+upload *args:
+    @make --no-print-directory -s venv
+    {{py}} scripts/upload.py ensembl "$@"
+
+# Publish the LongevityMap module tables + metadata.yaml to the Hub (`--dry-run` shows the plan)
+upload-longevitymap *args:
+    @make --no-print-directory -s venv
+    {{py}} scripts/upload.py longevitymap "$@"

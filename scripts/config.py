@@ -112,7 +112,9 @@ def load(env: dict[str, str] | None = None) -> dict[str, object]:
     return cfg
 
 
-MAKE_VARS = ("species", "cache_dir", "max_concurrent_downloads", "max_concurrent_conversions")
+MAKE_VARS = ("species", "cache_dir", "max_concurrent_downloads", "max_concurrent_conversions",
+             "longevitymap_url", "ensembl_parquet")
+MAY_BE_EMPTY = {"longevitymap_url", "ensembl_parquet"}
 
 
 def make_vars(cfg: dict[str, object]) -> str:
@@ -120,7 +122,7 @@ def make_vars(cfg: dict[str, object]) -> str:
     words = []
     for key in MAKE_VARS:
         value = str(int(cfg[key]) if isinstance(cfg[key], bool) else cfg[key])
-        if not value or any(c.isspace() or c in "$#" for c in value):
+        if (not value and key not in MAY_BE_EMPTY) or any(c.isspace() or c in "$#" for c in value):
             raise ConfigError(f"{key}: {value!r} cannot be used in a Make path (empty, space, $ or #)")
         words.append(f"{key.upper()}?={value}")
     return " ".join(words) + "\n"

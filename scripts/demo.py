@@ -39,7 +39,7 @@ def report(cache: Path) -> None:
     import pyarrow.parquet as pq
 
     print(f"\nWhat the demo produced under {cache}:")
-    for path in sorted(p for p in cache.rglob("*") if p.is_file()):
+    for path in sorted(p for p in cache.rglob("*") if p.is_file() and p.relative_to(cache).parts[0] != "tmp"):
         rel = path.relative_to(cache)
         extra = ""
         if path.suffix == ".parquet":

@@ -15,6 +15,7 @@ mismatch is downloaded again, a bounded number of times).
 from __future__ import annotations
 
 import email.utils
+import fcntl
 import json
 import os
 import random
@@ -277,6 +278,11 @@ def vcf(name: str = typer.Argument(..., help="File name as listed in vcf_urls.js
         if url is None:
             raise common.Failure(f"{name} is not in {listing}; run `make refresh`")
         dest = common.vcf_dir(cfg) / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if _wait_for_other_fetch(dest, cfg) and dest.exists() and \
+                dest.stat().st_mtime >= listing.stat().st_mtime and not cfg["force_download"]:
+            common.say(f"{name}: completed by another process")
+            return
         table = sumcheck.load_checksums(common.checksums_path(cfg)) if cfg["verify_checksums"] else None
         expected = table.get(name) if table else None
         if table is not None and expected is None:
@@ -299,6 +305,26 @@ def vcf(name: str = typer.Argument(..., help="File name as listed in vcf_urls.js
         common.die(str(exc))
     except OSError as exc:
         common.die(f"{exc.filename or name}: {exc.strerror or exc}")
+
+
+_locks: list = []
+
+
+def _wait_for_other_fetch(dest: Path, cfg: dict) -> bool:
+    """Hold an exclusive lock on ``<cache_dir>/tmp/locks/<name>.lock`` for the rest of this process, so two
+    makes at once (`make -j download parquet`, two terminals) never write the same
+    ``.part``. Returns True when another process held it and we had to wait."""
+    locks = Path(cfg["cache_dir"]) / "tmp" / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = open(locks / f"{dest.name}.lock", "w")
+    _locks.append(lock)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        common.say(f"{dest.name}: another process is downloading it; waiting")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return True
 
 
 def _still_valid(dest: Path, url: str, cfg: dict, expected: sumcheck.Sum | None) -> bool:

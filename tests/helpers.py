@@ -17,8 +17,7 @@ def make(*args: str, cache: Path, server=None, timeout: float = 300, **env: str)
     cmd = ["make", "-C", str(ROOT), "--no-print-directory", *args, f"CACHE_DIR={cache}"]
     if server is not None:
         cmd.append(f"BASE_URL={server.url}/")
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ("SPECIES", "BASE_URL", "CACHE_DIR", "FORCE", "MAKEFLAGS", "MAKELEVEL", "PA_CONFIG")}
+    full_env = dict(os.environ)  # conftest removed the caller's configuration variables
     full_env.update({"RETRY_BACKOFF": "0.01", "CONNECT_TIMEOUT": "5", "READ_TIMEOUT": "5"})
     full_env.update(env)
     t0 = time.perf_counter()

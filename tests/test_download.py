@@ -365,6 +365,24 @@ def test_verify_removes_corrupted_and_download_refetches_only_those(server, site
     assert make("verify", cache=cache).returncode == 0
 
 
+def test_two_makes_at_once_do_not_share_a_part_file(server, site, cache):
+    import threading
+
+    assert make("refresh", cache=cache, server=server).returncode == 0
+    server.add_fault(CHR21, "stall", after=5_000, seconds=2)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(make("download", cache=cache, server=server)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.returncode == 0 for r in results), [output(r) for r in results]
+    assert "completed by another process" in "".join(output(r) for r in results)
+    assert (vcf_dir(cache) / "homo_sapiens-chr21.vcf.gz").read_bytes() == (site / CHR21[1:]).read_bytes()
+    assert len(gets(server, CHR21)) == 2  # the first request (stalled) and one resume, nothing more
+
+
 def test_force_downloads_again(server, cache):
     assert make("download", cache=cache, server=server).returncode == 0
     before = len(server.log)

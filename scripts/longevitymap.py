@@ -1,0 +1,394 @@
+"""LongevityMap module: curated SQLite + Ensembl Parquet set -> module tables.
+
+    python scripts/longevitymap.py fetch    # longevitymap_url -> <cache>/modules/longevitymap/longevitymap.sqlite
+    python scripts/longevitymap.py build    # -> annotations/studies/weights.parquet, unresolved.tsv, conflicts.tsv
+
+`fetch` downloads the curation (resumable, see fetch.py) or copies it when
+longevitymap_url is a local path, checks that it is a LongevityMap SQLite, and only
+then renames it into place. `build` loads the SQLite tables into DuckDB (through
+Python's sqlite3 and Arrow: DuckDB's sqlite extension needs the internet), runs the
+SQL files in sql/ in order (curated, ensembl_hits, candidates, then one file per
+output), memory-bounded (memory_limit, spilling to <cache>/tmp/duckdb), and writes
+every output through a temporary name; on failure no output is left behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import os
+import re
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import typer
+
+import common
+
+MODULE = "longevitymap"
+PHENOTYPE = "longevity"
+SQL_DIR = common.ROOT / "sql"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Tables and columns read from the SQLite, with the Arrow type each is loaded as.
+TABLES: dict[str, dict[str, str]] = {
+    "allele_weights": {"id": "int64", "allele": "string", "state": "string",
+                       "zygosity": "string", "weight": "float64", "rsid": "string",
+                       "priority": "string", "category_id": "int64"},
+    "categories": {"id": "int64", "name": "string"},
+    "variant": {"id": "int64", "study_design": "string", "conclusions": "string",
+                "association": "string", "quickyear": "int64", "quickpubmed": "string",
+                "identifier": "string", "gene_id": "int64", "population_id": "int64"},
+    "population": {"id": "int64", "name": "string"},
+    "gene": {"id": "int64", "symbol": "string"},
+}
+# Ensembl columns: required ones, and the flags copied into weights (NULL when absent).
+REQUIRED = ("chrom", "start", "end", "id", "ref", "alts")
+CLIN_FLAGS = {"pathogenic": "CLIN_pathogenic", "benign": "CLIN_benign",
+              "likely_pathogenic": "CLIN_likely_pathogenic", "likely_benign": "CLIN_likely_benign"}
+CLINVAR_FLAG = re.compile(r"ClinVar_[0-9]{6}")  # the release's ClinVar source flag
+# Staged SQL files, run in order; each result is registered under the file's name.
+STAGES = ("curated", "ensembl_hits", "candidates")
+OUTPUTS = {  # output file -> SQL file
+    "annotations.parquet": "annotations",
+    "studies.parquet": "studies",
+    "weights.parquet": "weights",
+    "unresolved.tsv": "unresolved",
+    "conflicts.tsv": "conflicts",
+}
+
+app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+
+
+def module_dir(cfg: dict) -> Path:
+    return Path(cfg["cache_dir"]) / "modules" / MODULE
+
+
+def sqlite_path(cfg: dict) -> Path:
+    return module_dir(cfg) / "longevitymap.sqlite"
+
+
+# --- the curated SQLite ---------------------------------------------------------------
+
+def check_sqlite(path: Path, label: str | None = None) -> None:
+    """Raise Failure unless ``path`` is a SQLite file holding the tables and columns used;
+    messages name ``label`` (default: the path)."""
+    label = label or str(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise common.Failure(f"{label}: cannot read ({exc.strerror or exc})") from None
+    if head != SQLITE_MAGIC:
+        raise common.Failure(f"{label}: not a SQLite file")
+    try:
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            for table, columns in TABLES.items():
+                have = {row[1] for row in con.execute(f"PRAGMA table_info('{table}')")}
+                if not have:
+                    raise common.Failure(f"{label}: table {table} is missing (not a LongevityMap SQLite?)")
+                missing = [c for c in columns if c not in have]
+                if missing:
+                    raise common.Failure(f"{label}: table {table} lacks column(s) {', '.join(missing)}")
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise common.Failure(f"{label}: unreadable SQLite ({exc})") from None
+
+
+def load_tables(path: Path) -> dict:
+    """The needed columns of each table, as Arrow tables (text columns read as text)."""
+    import pyarrow as pa
+
+    check_sqlite(path)
+    tables = {}
+    con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        for table, columns in TABLES.items():
+            select = ", ".join(f'CAST("{c}" AS TEXT)' if t == "string" else f'"{c}"'
+                               for c, t in columns.items())
+            rows = con.execute(f'SELECT {select} FROM "{table}"').fetchall()
+            arrays = {}
+            for i, (name, typ) in enumerate(columns.items()):
+                try:
+                    arrays[name] = pa.array([r[i] for r in rows], type=getattr(pa, typ)())
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+                    raise common.Failure(f"{path}: column {table}.{name} holds a value that is "
+                                         f"not {typ} ({exc})") from None
+            tables[table] = pa.table(arrays)
+    except sqlite3.DatabaseError as exc:
+        raise common.Failure(f"{path}: unreadable SQLite ({exc})") from None
+    finally:
+        con.close()
+    return tables
+
+
+# --- the Ensembl Parquet set -----------------------------------------------------------
+
+def ensembl_files(cfg: dict, source: str | None = None) -> list[str]:
+    """The Ensembl Parquet files: ``source`` or config ensembl_parquet (a file, a
+    directory of *.parquet, or a glob), else the species' own files
+    (<species>-*.parquet, or <species>.parquet for single-file species)."""
+    source = source or str(cfg["ensembl_parquet"] or "")
+    if source:
+        source = os.path.expanduser(source)
+        patterns = [os.path.join(source, "*.parquet")] if os.path.isdir(source) else [source]
+    else:
+        species = common.check_name(str(cfg["species"]), "species")
+        d = common.species_dir(cfg)
+        patterns = [str(d / f"{species}-*.parquet"), str(d / f"{species}.parquet")]
+    files = sorted({f for p in patterns for f in glob.glob(p) if os.path.isfile(f)})
+    if not files:
+        raise common.Failure(f"no Ensembl Parquet file matches {' or '.join(patterns)}; run "
+                             "`make parquet` or point ENSEMBL_PARQUET (config ensembl_parquet) at the set")
+    return files
+
+
+def ensembl_view(con, files: list[str]) -> dict:
+    """Register the view `ensembl` over ``files`` with the columns the SQL reads under
+    fixed names. The ClinVar flag is found by pattern (its name changes each release);
+    absent flags become NULL. Returns facts about the set."""
+    import duckdb
+
+    label = files[0] if len(files) == 1 else f"{os.path.dirname(files[0])} ({len(files)} files)"
+    try:
+        rel = con.read_parquet(files, union_by_name=True)
+        types = dict(zip(rel.columns, (str(t) for t in rel.types)))
+    except duckdb.Error as exc:
+        raise common.Failure(f"{label}: cannot read the Ensembl Parquet set "
+                             f"({str(exc).splitlines()[0]})") from None
+    missing = [c for c in REQUIRED if c not in types]
+    if missing:
+        raise common.Failure(f"{label}: the Ensembl Parquet set lacks column(s) "
+                             f"{', '.join(missing)} (needs {', '.join(REQUIRED)})")
+    if not types["alts"].endswith("[]"):
+        raise common.Failure(f"{label}: column alts is {types['alts']}, not a list of alleles")
+    clinvar = sorted(c for c in types if CLINVAR_FLAG.fullmatch(c))
+    project = ['chrom', 'start', '"end"', 'id', 'ref', 'alts']
+    # Column names pasted below are fixed strings or matched the strict pattern above.
+    project.append("(" + " OR ".join(f'coalesce("{c}", false)' for c in clinvar) + ") AS clinvar"
+                   if clinvar else "CAST(NULL AS BOOLEAN) AS clinvar")
+    for alias, column in CLIN_FLAGS.items():
+        project.append(f'"{column}" AS {alias}' if column in types
+                       else f"CAST(NULL AS BOOLEAN) AS {alias}")
+    rel.project(", ".join(project)).create_view("ensembl")
+    if not clinvar:
+        common.say(f"warning: {label} has no ClinVar_<YYYYMM> flag column; clinvar will be empty")
+    absent = [c for c in CLIN_FLAGS.values() if c not in types]
+    if absent:
+        common.say(f"warning: {label} has no {', '.join(absent)} column(s); left empty")
+    return {"ensembl_files": len(files), "clinvar_flag": ",".join(clinvar) or None}
+
+
+def ensembl_rows(files: list[str]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(f).num_rows for f in files)
+
+
+# --- running the SQL --------------------------------------------------------------------
+
+def read_sql(name: str) -> str:
+    path = SQL_DIR / f"{name}.sql"
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise common.Failure(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def run_sql(con, name: str, params: dict):
+    """Run sql/<name>.sql with the parameters it uses (bound, not pasted); Arrow result."""
+    import duckdb
+
+    text = read_sql(name)
+    used = {p: params[p] for p in sorted(set(re.findall(r"\$([A-Za-z_]\w*)", text)))}
+    try:
+        return con.sql(text, params=used or None).to_arrow_table()
+    except duckdb.Error as exc:
+        raise common.Failure(f"sql/{name}.sql failed: {str(exc).splitlines()[0]}") from None
+
+
+def connect(cfg: dict):
+    import duckdb
+
+    spill = Path(cfg["cache_dir"]) / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    config = {"memory_limit": str(cfg["memory_limit"]), "temp_directory": str(spill),
+              "preserve_insertion_order": "false"}
+    if int(cfg.get("threads") or 0) > 0:
+        config["threads"] = str(int(cfg["threads"]))
+    try:
+        return duckdb.connect(config=config)
+    except duckdb.Error as exc:
+        raise common.Failure(f"cannot start DuckDB with memory_limit={cfg['memory_limit']!r} "
+                             f"({str(exc).splitlines()[0]})") from None
+
+
+def tsv_bytes(table) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(table.column_names)
+    for row in table.to_pylist():
+        writer.writerow(["" if v is None else v for v in row.values()])
+    return buf.getvalue().encode()
+
+
+def build_tables(cfg: dict, sqlite: Path, files: list[str]) -> tuple[dict, dict]:
+    """Run the SQL; return ({output file name: Arrow table}, facts)."""
+    import duckdb
+
+    tables = load_tables(sqlite)
+    con = connect(cfg)
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        facts = ensembl_view(con, files)
+        params = {"module": MODULE, "phenotype": PHENOTYPE,
+                  "curator": str(cfg["curator"]), "method": str(cfg["method"])}
+        for stage in STAGES:
+            con.register(stage, run_sql(con, stage, params))
+        results = {out: run_sql(con, sql, params) for out, sql in OUTPUTS.items()}
+        curated = con.execute("SELECT count(*), count(DISTINCT rsid) FROM curated").fetchone()
+        facts.update(curated_rows=curated[0], curated_rsids=curated[1],
+                     ensembl_hits=con.execute("SELECT count(*) FROM ensembl_hits").fetchone()[0])
+        resolved = con.execute("SELECT count(*) FROM candidates "
+                           "WHERE genotype IS NOT NULL AND NOT conflict").fetchone()[0]
+        facts["merged_rows"] = resolved - results["weights.parquet"].num_rows
+    except duckdb.Error as exc:
+        raise common.Failure(f"DuckDB failed while building the module: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    return results, facts
+
+
+def write_outputs(out_dir: Path, results: dict) -> None:
+    """Write every output to a temporary name, then rename them all into place."""
+    import pyarrow.parquet as pq
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    temps: dict[Path, Path] = {}
+    try:
+        for name, table in results.items():
+            dest = out_dir / name
+            tmp = common.temp_path_for(dest)
+            temps[dest] = tmp
+            if name.endswith(".parquet"):
+                pq.write_table(table, tmp, compression="zstd")
+            else:
+                tmp.write_bytes(tsv_bytes(table))
+        for dest, tmp in temps.items():
+            os.replace(tmp, dest)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+
+
+def remove_outputs(out_dir: Path) -> None:
+    for name in OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def summary(results: dict, facts: dict, seconds: float) -> str:
+    from collections import Counter
+
+    reasons = Counter(results["unresolved.tsv"].column("reason").to_pylist())
+    lines = [f"{MODULE}: {facts['curated_rows']} curated rows ({facts['curated_rsids']} rsids) "
+             f"against {facts['ensembl_rows']:,} Ensembl rows in {facts['ensembl_files']} file(s) "
+             f"({facts['ensembl_hits']} records of curated rsids) in {seconds:.1f} s"]
+    for name, table in results.items():
+        lines.append(f"  {name:<20} {table.num_rows:>7} rows")
+    if reasons:
+        lines.append("  unresolved by reason: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()))
+    lines.append(f"  genotype rows merged (same genotype and weight from several curated rows): "
+                 f"{facts['merged_rows']}")
+    return "\n".join(lines)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+@app.command()
+def fetch(source: str = typer.Option(None, help="URL or local path (default: config longevitymap_url)")) -> None:
+    """Fetch (or copy) the curated SQLite into <cache>/modules/longevitymap/."""
+    cfg = common.load_config()
+    source = source or str(cfg["longevitymap_url"])
+    dest = sqlite_path(cfg)
+    staging = dest.with_name(dest.name + ".download")
+    try:
+        with common.step(module_dir(cfg) / "steps.jsonl", "longevitymap-fetch", dest) as rec:
+            rec["source"] = source
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if re.match(r"https?://", source):
+                import fetch as fetcher
+
+                fetcher.fetch_url(source, staging, cfg)
+            elif "://" in source and not source.startswith("file://"):
+                raise common.Failure(f"{source}: unsupported URL scheme (http, https or a local path)")
+            else:
+                local = Path(source.removeprefix("file://")).expanduser()
+                if not local.is_file():
+                    raise common.Failure(f"{local}: no such file (longevitymap_url)")
+                tmp = common.temp_path_for(staging)
+                try:
+                    shutil.copyfile(local, tmp)
+                    os.replace(tmp, staging)
+                finally:
+                    tmp.unlink(missing_ok=True)
+            try:
+                check_sqlite(staging, label=source)
+            except common.Failure:
+                staging.unlink(missing_ok=True)
+                raise
+            os.replace(staging, dest)
+            rec["bytes"] = dest.stat().st_size
+    except common.Failure as exc:
+        common.die(str(exc))
+    except OSError as exc:
+        common.die(f"{exc.filename or dest}: {exc.strerror or exc}")
+    common.say(f"{dest}: {common.human_bytes(dest.stat().st_size)} from {source}")
+
+
+@app.command()
+def build(
+    files: list[Path] = typer.Argument(None, help="Ensembl Parquet files (Make passes the set it tracks)"),
+    sqlite: Path = typer.Option(None, help="Curated SQLite (default: <cache>/modules/longevitymap/longevitymap.sqlite)"),
+    ensembl: str = typer.Option(None, help="Ensembl Parquet path, directory or glob, when no FILES are given "
+                                           "(default: config ensembl_parquet, else the species' Parquet files)"),
+) -> None:
+    """Build annotations/studies/weights.parquet, unresolved.tsv and conflicts.tsv."""
+    cfg = common.load_config()
+    out_dir = module_dir(cfg)
+    sqlite = sqlite or sqlite_path(cfg)
+    t0 = time.perf_counter()
+    try:
+        with common.step(out_dir / "steps.jsonl", "longevitymap", out_dir) as rec:
+            if not sqlite.exists():
+                raise common.Failure(f"{sqlite}: missing; run `make longevitymap` "
+                                     "(or `longevitymap.py fetch`) first")
+            if files:
+                missing = [str(f) for f in files if not f.is_file()]
+                if missing:
+                    raise common.Failure(f"{missing[0]}: no such Ensembl Parquet file")
+                paths = [str(f) for f in files]
+            else:
+                paths = ensembl_files(cfg, ensembl)
+            results, facts = build_tables(cfg, sqlite, paths)
+            facts["ensembl_rows"] = ensembl_rows(paths)
+            write_outputs(out_dir, results)
+            rec.update(facts)
+            rec.update({name.split(".")[0] + "_rows": t.num_rows for name, t in results.items()})
+    except BaseException as exc:  # noqa: BLE001 - whatever the cause, no output is left
+        remove_outputs(out_dir)
+        if isinstance(exc, common.Failure):
+            common.die(str(exc))
+        if isinstance(exc, OSError):
+            common.die(f"{exc.filename or out_dir}: {exc.strerror or exc}")
+        raise
+    print(summary(results, facts, time.perf_counter() - t0))
+
+
+if __name__ == "__main__":
+    app()

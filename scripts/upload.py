@@ -1,0 +1,522 @@
+"""Publish the prepared data on the Hugging Face Hub.
+
+ensembl: every <species>-*.parquet of the species directory goes to the
+dataset repo hf_ensembl_repo under data/, with a generated dataset card.
+longevitymap: the module tables and a metadata.yaml go to hf_modules_repo
+under data/longevitymap/.
+
+A file is sent only when its SHA-256 differs from the one the Hub reports;
+all changes go in one atomic commit; no commit when nothing changed.
+--dry-run prints the plan and writes nothing to the Hub. The token comes
+from HF_TOKEN or the Hugging Face login cache (`hf auth login`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+import common
+import hubcard
+from common import Failure, say
+from hubcard import MODULE, MODULE_TABLES, natural_key
+
+DIGEST_CACHE = "upload_digests.json"  # under the cache root
+REPO_TYPE = "dataset"
+CHUNK = 1 << 20
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+DRY_RUN = typer.Option(False, "--dry-run", help="Print the plan; send nothing, commit nothing.")
+CREATE_REPO = typer.Option(False, "--create-repo", help="Create the dataset repo if it does not exist.")
+REPO = typer.Option(None, "--repo", help="Dataset repo id (default: from config).")
+
+
+# --- what to upload -----------------------------------------------------------------
+
+@dataclass
+class Item:
+    """One file of the commit: a local file, or generated content (card, metadata)."""
+    path_in_repo: str
+    local: Path | None = None
+    data: bytes | None = None
+    size: int = 0
+    sha256: str = ""
+    git_sha1: str = ""  # git blob id: how the Hub names a non-LFS file's content
+    action: str = ""    # upload | skip
+    reason: str = ""
+
+    @property
+    def new(self) -> bool:
+        return self.reason.startswith("new")
+
+
+def ensembl_files(cfg: dict) -> list[Path]:
+    """The species' Parquet files: <species>-<safe name>.parquet, regular files only.
+    Temporary (.name.pid.tmp), partial, stray files and sub-directories are ignored."""
+    species = cfg["species"]
+    folder = common.species_dir(cfg)
+    wanted = re.compile(re.escape(species) + r"-[A-Za-z0-9][A-Za-z0-9._-]*\.parquet")
+    files = []
+    for path in sorted(folder.glob(f"{species}-*.parquet"), key=lambda p: natural_key(p.name)):
+        if not path.is_file():
+            continue
+        if not wanted.fullmatch(path.name) or ".." in path.name:
+            say(f"ignoring {path.name!r}: not a plain <species>-<name>.parquet file name")
+            continue
+        files.append(path)
+    if not files:
+        raise Failure(f"no {species}-*.parquet files in {folder}: run `make parquet` first")
+    return files
+
+
+def module_dir(cfg: dict) -> Path:
+    return Path(cfg["cache_dir"]) / "modules" / MODULE
+
+
+def module_files(cfg: dict) -> list[Path]:
+    folder = module_dir(cfg)
+    files = [folder / f"{t}.parquet" for t in MODULE_TABLES]
+    missing = [p.name for p in files if not p.is_file()]
+    if missing:
+        raise Failure(f"{folder} has no {', '.join(missing)}: run `make longevitymap` first")
+    return files
+
+
+def module_logo(cfg: dict) -> Path | None:
+    for ext in ("png", "jpg", "jpeg"):
+        path = module_dir(cfg) / f"logo.{ext}"
+        if path.is_file():
+            return path
+    return None
+
+
+# --- local digests, cached by (path, size, mtime_ns) -----------------------------------
+
+class DigestCache:
+    """SHA-256 and git blob id of local files, keyed by absolute path and valid while
+    size and mtime_ns are unchanged, so a re-run does not read gigabytes again."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries: dict[str, dict] = {}
+        self.dirty = False
+        try:
+            self.entries = json.loads(path.read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            say(f"warning: ignoring the unreadable digest cache {path}: {exc}")
+
+    def digests(self, path: Path) -> tuple[str, str]:
+        st = path.stat()
+        key = str(path.resolve())
+        entry = self.entries.get(key)
+        if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+            return entry["sha256"], entry["git_sha1"]
+        sha256, git_sha1 = hash_file(path, st.st_size)
+        self.entries[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                             "sha256": sha256, "git_sha1": git_sha1}
+        self.dirty = True
+        return sha256, git_sha1
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        # Keep only files that still exist; merge what a concurrent run may have added.
+        try:
+            current = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            current = {}
+        current.update(self.entries)
+        current = {k: v for k, v in current.items() if Path(k).exists()}
+        try:
+            common.atomic_write(self.path, json.dumps(current, indent=1, sort_keys=True).encode())
+        except OSError as exc:
+            say(f"warning: could not write the digest cache {self.path}: {exc}")
+
+
+def hash_file(path: Path, size: int) -> tuple[str, str]:
+    """SHA-256 (the LFS oid) and git blob SHA-1 of a file, in one read."""
+    sha256 = hashlib.sha256()
+    sha1 = hashlib.sha1(b"blob %d\0" % size)
+    progress = common.Progress(f"hashing {path.name}", total=size)
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                sha256.update(chunk)
+                sha1.update(chunk)
+                progress.update(len(chunk))
+    finally:
+        progress.close()
+    return sha256.hexdigest(), sha1.hexdigest()
+
+
+def fill_digests(items: list[Item], cache: DigestCache) -> None:
+    for item in items:
+        if item.sha256:
+            continue
+        if item.local is not None:
+            item.sha256, item.git_sha1 = cache.digests(item.local)
+        else:
+            item.sha256 = hashlib.sha256(item.data).hexdigest()
+            item.git_sha1 = hashlib.sha1(b"blob %d\0" % len(item.data) + item.data).hexdigest()
+
+
+# --- talking to the Hub -----------------------------------------------------------------
+
+RETRY_STATUS = {408, 409, 412, 429, 500, 502, 503, 504}
+# Transport errors by class name, so that any HTTP library the client uses (httpx,
+# httpx2, requests) is recognised without importing it.
+RETRY_NAMES = {"TransportError", "TimeoutException", "NetworkError", "RemoteProtocolError",
+               "ConnectionError", "Timeout", "ChunkedEncodingError"}
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) if response is not None else None
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def retryable(exc: BaseException) -> bool:
+    for e in _chain(exc):
+        status = _status(e)
+        if status is not None:
+            return status in RETRY_STATUS
+        if isinstance(e, (ConnectionError, TimeoutError)):
+            return True
+        if any(c.__name__ in RETRY_NAMES for c in type(e).__mro__):
+            return True
+    return False
+
+
+def first_status(exc: BaseException) -> int | None:
+    for e in _chain(exc):
+        if _status(e) is not None:
+            return _status(e)
+    return None
+
+
+def short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def with_retries(cfg: dict, what: str, fn, retries: int | None = None):
+    """Call fn(); on network errors, timeouts, 408/409/412/429/5xx wait and call it
+    again (exponential backoff from 1 s to 60 s), at most cfg["retries"] times."""
+    retries = max(int(cfg["retries"] if retries is None else retries), 0)
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            if not retryable(exc) or attempt >= retries:
+                raise
+            wait = min(2 ** attempt, 60)
+            attempt += 1
+            say(f"{what}: {short(exc)}; retrying in {wait} s (attempt {attempt + 1} of {retries + 1})")
+            time.sleep(wait)
+
+
+def auth_failure(exc: BaseException, repo_id: str) -> Failure | None:
+    status = first_status(exc)
+    if status == 401:
+        return Failure("the Hugging Face Hub rejected the token (401 Unauthorized): set a valid "
+                       "write token in HF_TOKEN or run `hf auth login`")
+    if status == 403:
+        return Failure(f"the token may not write to datasets/{repo_id} (403 Forbidden): use a "
+                       "token with write access to that repo or its organisation")
+    return None
+
+
+def connect(cfg: dict, repo_id: str, dry_run: bool):
+    """Return (HfApi, notes). Checks the token before anything is hashed or sent.
+    A dry run goes on without a (valid) token and says what a real run would do."""
+    from huggingface_hub import HfApi, get_token
+
+    token = get_token()
+    if token is None:
+        message = ("no Hugging Face token: set HF_TOKEN or run `hf auth login` "
+                   "(a write token for the target organisation)")
+        if not dry_run:
+            raise Failure(message)
+        return HfApi(token=False), [f"{message} - a real upload would stop here"]
+    api = HfApi(token=token)
+    try:
+        me = with_retries(cfg, "checking the token", lambda: api.whoami(),
+                          retries=0 if dry_run else None)
+    except Exception as exc:  # noqa: BLE001
+        failure = auth_failure(exc, repo_id) or Failure(
+            f"could not check the token with {api.endpoint}: {short(exc)} (check the network "
+            "or HF_ENDPOINT, then run again)")
+        if not dry_run:
+            raise failure from None
+        return HfApi(token=False), [f"{failure} - a real upload would stop here"]
+    role = (((me.get("auth") or {}).get("accessToken") or {}).get("role"))
+    if role == "read":
+        message = f"the token of {me.get('name')} is read-only: use a token with write access"
+        if not dry_run:
+            raise Failure(message)
+        return api, [f"{message} - a real upload would stop here"]
+    say(f"authenticated as {me.get('name', '?')} on {api.endpoint}")
+    return api, []
+
+
+def remote_state(api, repo_id: str, paths: list[str]):
+    """(head commit, {path: RepoFile}) of the repo, or None when it does not exist."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = api.repo_info(repo_id, repo_type=REPO_TYPE)
+    except RepositoryNotFoundError:
+        return None
+    files = {}
+    for i in range(0, len(paths), 500):
+        for entry in api.get_paths_info(repo_id, paths[i:i + 500], repo_type=REPO_TYPE,
+                                        revision=info.sha):
+            if hasattr(entry, "blob_id"):
+                files[entry.path] = entry
+    return info.sha, files
+
+
+def decide(item: Item, remote) -> None:
+    """Set item.action and item.reason from the remote file (RepoFile or None)."""
+    if remote is None:
+        item.action, item.reason = "upload", "new (not on the Hub)"
+    elif remote.lfs is not None:
+        same = remote.lfs.sha256 == item.sha256
+        item.action = "skip" if same else "upload"
+        item.reason = "unchanged (same SHA-256)" if same else "changed (SHA-256 differs)"
+    else:
+        same = remote.blob_id == item.git_sha1
+        item.action = "skip" if same else "upload"
+        item.reason = "unchanged (same content)" if same else "changed (content differs)"
+
+
+def print_plan(repo_id: str, head: str | None, items: list[Item], notes: list[str]) -> None:
+    where = f"datasets/{repo_id}" + (f" at {head[:7]}" if head else "")
+    print(f"Plan for {where}:")
+    width = max(len(i.path_in_repo) for i in items)
+    for i in items:
+        print(f"  {i.action:<6}  {i.path_in_repo:<{width}}  {common.human_bytes(i.size):>10}  {i.reason}")
+    send = [i for i in items if i.action == "upload"]
+    to_send = sum(i.size for i in send)
+    kept = sum(i.size for i in items if i.action != "upload")
+    print(f"{len(send)} of {len(items)} files to upload, {common.human_bytes(to_send)} to send "
+          f"({to_send:,} bytes); {len(items) - len(send)} skipped ({common.human_bytes(kept)} not sent).")
+    for note in notes:
+        print(f"note: {note}")
+
+
+def commit_message(kind: str, items: list[Item], release: str | None) -> tuple[str, str]:
+    data = [i for i in items if i.path_in_repo.endswith(".parquet")]
+    send = [i for i in data if i.action == "upload"]
+    new = sum(1 for i in send if i.new)
+    parts = []
+    if new:
+        parts.append(f"add {new}")
+    if len(send) - new:
+        parts.append(f"update {len(send) - new}")
+    what = "Parquet files" if kind == "ensembl" else "tables"
+    summary = f"{' and '.join(parts)} of {len(data)} {what}" if parts else ""
+    extras = [i.path_in_repo.rsplit("/", 1)[-1] for i in items
+              if i.action == "upload" and not i.path_in_repo.endswith(".parquet")]
+    if extras:
+        summary = f"{summary}, {', '.join(extras)}" if summary else f"update {', '.join(extras)}"
+    head = f"Ensembl release {release}" if kind == "ensembl" else f"{MODULE} module"
+    summary = f"{head}: {summary}"
+    description = "\n".join(f"- {i.path_in_repo}: {i.reason}" for i in items)
+    return summary, description + "\n\nPublished by prepare-annotations (scripts/upload.py)."
+
+
+def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool,
+            create_repo: bool, record: dict, release: str | None = None) -> None:
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.utils import disable_progress_bars
+
+    if not sys.stderr.isatty():
+        disable_progress_bars()  # the client's tqdm bars are noise in a log
+    api, notes = connect(cfg, repo_id, dry_run)
+    paths = [i.path_in_repo for i in items]
+    cache = DigestCache(Path(cfg["cache_dir"]) / DIGEST_CACHE)
+
+    def unknown(reason: str) -> None:
+        for i in items:
+            i.action, i.reason = "upload", "remote unknown"
+        print_plan(repo_id, None, items, notes + [reason])
+        print("dry run: nothing was sent to the Hub")
+
+    try:
+        state = with_retries(cfg, "reading the repo", lambda: remote_state(api, repo_id, paths),
+                             retries=0 if dry_run else None)
+    except Exception as exc:  # noqa: BLE001
+        failure = auth_failure(exc, repo_id)
+        if dry_run:
+            return unknown(f"could not read datasets/{repo_id} on {api.endpoint}: "
+                           f"{failure or short(exc)}")
+        raise failure or Failure(f"could not read datasets/{repo_id} on {api.endpoint}: {short(exc)}") from None
+    if state is None:
+        if dry_run:
+            notes.append(f"datasets/{repo_id} does not exist; a real run needs --create-repo")
+            return unknown("the repo does not exist")
+        if not create_repo:
+            raise Failure(f"dataset repo {repo_id} not found on {api.endpoint} (or not visible to "
+                          "this token): check the name (config hf_*_repo) or pass --create-repo")
+        url = with_retries(cfg, "creating the repo",
+                           lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, exist_ok=True))
+        say(f"created {url}")
+        record["created_repo"] = True
+        state = with_retries(cfg, "reading the repo", lambda: remote_state(api, repo_id, paths))
+        if state is None:
+            raise Failure(f"datasets/{repo_id} is still not visible after creating it: check that "
+                          "the token may read it")
+
+    fill_digests(items, cache)
+    cache.save()
+    head, remote = state
+    for item in items:
+        decide(item, remote.get(item.path_in_repo))
+    print_plan(repo_id, head, items, notes)
+    record["uploaded"] = [{"path": i.path_in_repo, "bytes": i.size, "reason": i.reason}
+                          for i in items if i.action == "upload"]
+    record["skipped"] = [{"path": i.path_in_repo, "reason": i.reason}
+                         for i in items if i.action != "upload"]
+    if dry_run:
+        print("dry run: nothing was sent to the Hub")
+        return
+    if not record["uploaded"]:
+        say(f"nothing changed on datasets/{repo_id}: no commit")
+        record.update(commit=None, bytes_sent=0)
+        return
+
+    state_box = {"head": head, "first": True}
+
+    def attempt():
+        if not state_box["first"]:
+            # Someone may have committed meanwhile, or the last attempt went through:
+            # look again so the retry commits only what still differs.
+            new_head, new_remote = remote_state(api, repo_id, paths)
+            for item in items:
+                decide(item, new_remote.get(item.path_in_repo))
+            state_box["head"] = new_head
+            if not any(i.action == "upload" for i in items):
+                return None
+        state_box["first"] = False
+        ops = []
+        for item in items:
+            if item.action != "upload":
+                continue
+            op = CommitOperationAdd(path_in_repo=item.path_in_repo,
+                                    path_or_fileobj=str(item.local) if item.local else item.data)
+            op.upload_info.sha256 = bytes.fromhex(item.sha256)  # known: do not read the file again
+            ops.append(op)
+        summary, description = commit_message(kind, items, release)
+        return api.create_commit(repo_id, ops, commit_message=summary,
+                                 commit_description=description, repo_type=REPO_TYPE,
+                                 parent_commit=state_box["head"])
+
+    try:
+        info = with_retries(cfg, "uploading", attempt)
+    except Exception as exc:  # noqa: BLE001
+        failure = auth_failure(exc, repo_id)
+        cause = str(failure) if failure else short(exc)
+        raise Failure(
+            f"upload to datasets/{repo_id} failed: {cause}. Nothing was committed - a Hub commit "
+            f"is all or nothing, so the repo is as it was. Fix the cause and run the same command "
+            f"again (content that already reached the Hub is not sent twice).") from None
+    record["uploaded"] = [{"path": i.path_in_repo, "bytes": i.size, "reason": i.reason}
+                          for i in items if i.action == "upload"]
+    record["skipped"] = [{"path": i.path_in_repo, "reason": i.reason}
+                         for i in items if i.action != "upload"]
+    record["bytes_sent"] = sum(i.size for i in items if i.action == "upload")
+    if info is None:
+        say(f"nothing left to change on datasets/{repo_id}: no commit")
+        record["commit"] = None
+        return
+    record["commit"] = info.oid
+    record["commit_url"] = str(info.commit_url)
+    say(f"committed {info.oid[:7]} to datasets/{repo_id}: {info.commit_url}")
+
+
+def run(kind: str, cfg: dict, log_path: Path, repo_id: str, items_fn, dry_run: bool,
+        create_repo: bool) -> None:
+    if repo_id.count("/") != 1 or not all(common.SAFE_NAME.fullmatch(p) for p in repo_id.split("/")):
+        common.die(f"repo id {repo_id!r} is not <organisation>/<name> (letters, digits, . - _)", code=2)
+    items, release = items_fn()
+    if dry_run:
+        publish(cfg, kind, repo_id, items, dry_run, create_repo, {}, release)
+        return
+    with common.step(log_path, f"upload-{kind}", f"datasets/{repo_id}") as record:
+        record["repo"] = repo_id
+        publish(cfg, kind, repo_id, items, dry_run, create_repo, record, release)
+
+
+def main_guard(fn) -> None:
+    try:
+        fn()
+    except Failure as exc:
+        common.die(str(exc))
+    except KeyboardInterrupt:
+        common.die("interrupted; nothing was committed unless a commit id was printed", code=130)
+
+
+@app.command()
+def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO,
+            species: str = typer.Option(None, help="Ensembl species (default: from config).")):
+    """Upload <cache>/ensembl/<species>/<species>-*.parquet to <repo>/data/, with a dataset card."""
+    cfg = common.load_config()
+    if species:
+        cfg["species"] = species
+    repo_id = repo or cfg["hf_ensembl_repo"]
+
+    def items_fn():
+        files = ensembl_files(cfg)
+        facts = [hubcard.parquet_facts(p) for p in files]
+        items = [Item(f"data/{p.name}", local=p, size=f["size"]) for p, f in zip(files, facts)]
+        card = hubcard.ensembl_card(repo_id, cfg["species"], files, facts).encode()
+        items.append(Item("README.md", data=card, size=len(card)))
+        return items, hubcard.summary([f["release"] for f in facts])
+
+    main_guard(lambda: run("ensembl", cfg, common.step_log_path(cfg), repo_id, items_fn,
+                           dry_run, create_repo))
+
+
+@app.command()
+def longevitymap(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO):
+    """Upload the LongevityMap module tables and metadata.yaml to <repo>/data/longevitymap/."""
+    cfg = common.load_config()
+    repo_id = repo or cfg["hf_modules_repo"]
+
+    def items_fn():
+        files = module_files(cfg)
+        for p in files:
+            hubcard.parquet_facts(p)  # fail early on an unreadable table
+        logo = module_logo(cfg)
+        if logo:
+            files.append(logo)
+        items = [Item(f"data/{MODULE}/{p.name}", local=p, size=p.stat().st_size) for p in files]
+        meta = hubcard.module_metadata(cfg, logo).encode()
+        items.append(Item(f"data/{MODULE}/metadata.yaml", data=meta, size=len(meta)))
+        return items, None
+
+    main_guard(lambda: run("longevitymap", cfg, module_dir(cfg) / "steps.jsonl", repo_id,
+                           items_fn, dry_run, create_repo))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,108 @@
+-- candidates: every checked curated row against every Ensembl record of its rsid,
+-- resolved into genotypes in Ensembl's forward orientation. One row per (curated
+-- row, record, genotype); a curated row that yields no genotype at a record (or has
+-- no record) gets one row with `problem` set instead. `conflict` marks genotypes that
+-- several curated rows give with different weights.
+-- Rules: hom -> [allele, allele]; het + spec -> the two bases; het + alt/ref -> the
+-- allele paired with each other allele of the record (ref and alts). A curated allele
+-- found neither in ref nor alts but whose complement (A<->T, C<->G) is, is read on the
+-- reverse strand and complemented, for every zygosity. When both strands fit (A/T and
+-- C/G records) the allele is taken as given (forward).
+-- Reads: curated, ensembl_hits.
+WITH curated_ok AS (
+    SELECT curated_id, rsid, allele, allele_state, zygosity, weight, priority, bases
+    FROM curated
+    WHERE problem IS NULL
+),
+
+records AS (
+    SELECT
+        *,
+        list_distinct(list_filter([ref] || alts,
+                                  lambda a: a IS NOT NULL AND a NOT IN ('', '.', '*'))) AS record_alleles,
+        format('{}:{} {}>{}', chrom, start, ref, array_to_string(alts, ',')) AS record_label
+    FROM ensembl_hits
+),
+
+joined AS (
+    SELECT
+        c.*,
+        r.* EXCLUDE (rsid),
+        r.rsid IS NOT NULL AS in_ensembl,
+        list_transform(c.bases, lambda b: translate(b, 'ACGT', 'TGCA')) AS complement
+    FROM curated_ok AS c
+    LEFT JOIN records AS r USING (rsid)
+),
+
+oriented AS (
+    SELECT
+        *,
+        CASE WHEN list_has_all(record_alleles, bases) THEN 'forward'
+             WHEN list_has_all(record_alleles, complement) THEN 'reverse'
+        END AS strand
+    FROM joined
+),
+
+expanded AS (
+    SELECT
+        *,
+        CASE WHEN strand = 'forward' THEN bases ELSE complement END AS forward_bases
+    FROM oriented
+),
+
+genotyped AS (
+    SELECT
+        *,
+        CASE
+            WHEN strand IS NULL THEN NULL
+            WHEN allele_state = 'spec' THEN [forward_bases]
+            WHEN zygosity = 'hom' THEN [[forward_bases[1], forward_bases[1]]]
+            ELSE list_transform(list_filter(record_alleles, lambda a: a <> forward_bases[1]),
+                                lambda a: [forward_bases[1], a])
+        END AS genotypes
+    FROM expanded
+),
+
+resolved AS (
+    SELECT * EXCLUDE (genotypes, genotype_unsorted), list_sort(genotype_unsorted) AS genotype,
+           CAST(NULL AS VARCHAR) AS problem, CAST(NULL AS VARCHAR) AS problem_detail
+    FROM (SELECT *, unnest(genotypes) AS genotype_unsorted FROM genotyped)
+),
+
+unresolved AS (
+    SELECT * EXCLUDE (genotypes), CAST(NULL AS VARCHAR[]) AS genotype,
+        CASE WHEN NOT in_ensembl THEN 'rsid_not_in_ensembl'
+             WHEN strand IS NULL THEN 'allele_matches_neither_strand'
+             ELSE 'no_allele_to_pair_with'
+        END AS problem,
+        CASE WHEN NOT in_ensembl THEN format('{} is not in the Ensembl Parquet set', rsid)
+             WHEN strand IS NULL THEN format('{} {} matches neither strand of {}',
+                                             CASE WHEN allele_state = 'spec' THEN 'genotype' ELSE 'allele' END,
+                                             allele, record_label)
+             ELSE format('{} has no allele other than {} to pair with', record_label, forward_bases[1])
+        END AS problem_detail
+    FROM genotyped
+    WHERE genotypes IS NULL OR len(genotypes) = 0
+),
+
+unioned AS (
+    SELECT * FROM resolved
+    UNION ALL BY NAME
+    SELECT * FROM unresolved
+),
+
+final AS (
+    SELECT
+        curated_id, rsid, allele, allele_state, zygosity, weight, priority,
+        chrom, start, "end", ref, alts, clinvar, pathogenic, benign, likely_pathogenic, likely_benign,
+        strand, genotype, problem, problem_detail,
+        -- NULL weights count as one more distinct value
+        genotype IS NOT NULL AND (
+            count(DISTINCT weight) OVER key
+            + CASE WHEN count(weight) OVER key < count(*) OVER key THEN 1 ELSE 0 END
+        ) > 1 AS conflict
+    FROM unioned
+    WINDOW key AS (PARTITION BY rsid, genotype, chrom, start)
+)
+
+SELECT * FROM final ORDER BY curated_id, chrom, start, ref, genotype

@@ -1,0 +1,34 @@
+-- ensembl_hits: the Ensembl records of the curated rsids. The only step that reads
+-- the (possibly billion-row) Parquet set: it reads just the columns below, and the
+-- semi join against the few hundred curated rsids keeps only their records, so
+-- nothing wide is ever held.
+-- Reads: curated (sql/curated.sql), ensembl (a view over the Parquet set made by
+-- scripts/longevitymap.py: chrom, start, end, id, ref, alts and the ClinVar flags
+-- under fixed names: clinvar, pathogenic, benign, likely_pathogenic, likely_benign).
+WITH curated_rsids AS (
+    SELECT DISTINCT rsid
+    FROM curated
+    WHERE problem IS NULL
+),
+
+source AS (
+    SELECT chrom, start, "end", id, ref, alts,
+           clinvar, pathogenic, benign, likely_pathogenic, likely_benign
+    FROM ensembl
+),
+
+hits AS (
+    SELECT source.*
+    FROM source
+    SEMI JOIN curated_rsids ON source.id = curated_rsids.rsid
+),
+
+final AS (
+    SELECT
+        id AS rsid, CAST(chrom AS VARCHAR) AS chrom,
+        CAST(start AS UINTEGER) AS start, CAST("end" AS UINTEGER) AS "end",
+        ref, alts, clinvar, pathogenic, benign, likely_pathogenic, likely_benign
+    FROM hits
+)
+
+SELECT * FROM final ORDER BY rsid, chrom, start, ref, alts

@@ -1,0 +1,66 @@
+-- weights: the table the consumer joins on (chrom, start, genotype) or (rsid, genotype).
+-- One row per (rsid, genotype, chrom, start). Curated rows that give the same genotype
+-- with the same weight are merged (the lowest curated id wins); genotypes given with
+-- different weights are left out here and listed in conflicts.tsv.
+-- Parameters: $module, $curator, $method. Reads: candidates, variant.
+WITH resolved AS (
+    SELECT *
+    FROM candidates
+    WHERE genotype IS NOT NULL AND NOT conflict
+),
+
+merged AS (
+    SELECT *
+    FROM resolved
+    QUALIFY row_number() OVER (
+        PARTITION BY rsid, genotype, chrom, start
+        ORDER BY curated_id, "end", ref, alts
+    ) = 1
+),
+
+-- The conclusion of an rsid, chosen deterministically among its studies: significant
+-- associations first, then the most recent, then the lowest study id.
+studies AS (
+    SELECT
+        lower(trim(identifier)) AS rsid,
+        trim(conclusions) AS conclusion,
+        row_number() OVER (
+            PARTITION BY lower(trim(identifier))
+            ORDER BY (association = 'significant') DESC NULLS LAST, quickyear DESC NULLS LAST, id
+        ) AS rank
+    FROM variant
+    WHERE nullif(trim(conclusions), '') IS NOT NULL
+),
+
+conclusions AS (
+    SELECT rsid, conclusion FROM studies WHERE rank = 1
+),
+
+final AS (
+    SELECT
+        m.rsid,
+        m.genotype,
+        CAST($module AS VARCHAR) AS module,
+        m.weight,
+        CASE WHEN m.weight > 0 THEN 'protective'
+             WHEN m.weight < 0 THEN 'risk'
+             ELSE 'neutral' END AS state,
+        m.priority,
+        c.conclusion,
+        CAST($curator AS VARCHAR) AS curator,
+        CAST($method AS VARCHAR) AS method,
+        m.chrom,
+        CAST(m.start AS UINTEGER) AS start,
+        CAST(m."end" AS UINTEGER) AS "end",
+        m.ref,
+        m.alts,
+        m.clinvar,
+        m.pathogenic,
+        m.benign,
+        m.likely_pathogenic,
+        m.likely_benign
+    FROM merged AS m
+    LEFT JOIN conclusions AS c USING (rsid)
+)
+
+SELECT * FROM final ORDER BY chrom, start, rsid, genotype

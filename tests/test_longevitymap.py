@@ -1,0 +1,560 @@
+"""LongevityMap module: genotype resolution rules, the output tables, invalid inputs,
+and real `make longevitymap` runs. Fixtures are a small SQLite with the real schema
+(lmfixture) and small Ensembl-shaped Parquet files written here with polars; the
+expected values are worked out by hand from the rules in the issue."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import config
+import lmfixture
+import longevitymap
+from helpers import ROOT, make, output
+
+REAL_SQLITE = Path("/work/shared/data/longevitymap.sqlite")
+if not REAL_SQLITE.exists():
+    REAL_SQLITE = ROOT.parent / "shared" / "data" / "longevitymap.sqlite"
+SCRIPT = ROOT / "scripts" / "longevitymap.py"
+
+# --------------------------------------------------------------------------- fixtures
+
+FLAGS = ("CLIN_pathogenic", "CLIN_benign", "CLIN_likely_pathogenic", "CLIN_likely_benign")
+
+
+def record(chrom, pos, rsid, ref, alts, *flags):
+    return {"chrom": chrom, "pos": pos, "id": rsid, "ref": ref, "alts": alts, "flags": set(flags)}
+
+
+def write_ensembl(path: Path, records: list[dict], clinvar: str | None = "ClinVar_202502",
+                  drop: tuple[str, ...] = ()) -> Path:
+    """An Ensembl-shaped Parquet file (the converter's contract), one row per record."""
+    cols = {
+        "chrom": pl.Series([r["chrom"] for r in records], dtype=pl.String),
+        "start": pl.Series([r["pos"] for r in records], dtype=pl.UInt32),
+        "end": pl.Series([r["pos"] + len(r["ref"]) - 1 for r in records], dtype=pl.UInt32),
+        "id": pl.Series([r["id"] for r in records], dtype=pl.String),
+        "ref": pl.Series([r["ref"] for r in records], dtype=pl.String),
+        "alt": pl.Series(["|".join(r["alts"]) for r in records], dtype=pl.String),
+        "alts": pl.Series([r["alts"] for r in records], dtype=pl.List(pl.String)),
+        "qual": pl.Series([None] * len(records), dtype=pl.Float64),
+        "filter": pl.Series([None] * len(records), dtype=pl.String),
+        "dbSNP_156": pl.Series([True] * len(records), dtype=pl.Boolean),
+    }
+    if clinvar:
+        cols[clinvar] = pl.Series(["ClinVar" in r["flags"] for r in records], dtype=pl.Boolean)
+    cols["TSA"] = pl.Series(["SNV"] * len(records), dtype=pl.String)
+    for flag in FLAGS:
+        cols[flag] = pl.Series([flag in r["flags"] for r in records], dtype=pl.Boolean)
+    df = pl.DataFrame({k: v for k, v in cols.items() if k not in drop})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.write_parquet(path)
+    return path
+
+
+def aw(id_, allele, state, zygosity, weight, rsid, priority="1.0", category=0):
+    return (id_, allele, state, zygosity, weight, rsid, priority, category)
+
+
+def cfg_for(tmp: Path) -> dict:
+    return config.load(env={"CACHE_DIR": str(tmp / "cache")})
+
+
+def build(tmp: Path, weights_rows=None, records=None, variants=None, files=None, **ens) -> dict:
+    """Run the module's SQL in-process; return the outputs as polars frames."""
+    sqlite = lmfixture.build_sqlite(tmp / "lm.sqlite", allele_weights=weights_rows, variants=variants)
+    if files is None:
+        files = [str(write_ensembl(tmp / "ens" / "homo_sapiens-chr1.parquet", records, **ens))]
+    results, facts = longevitymap.build_tables(cfg_for(tmp), sqlite, files)
+    out = {name.split(".")[0]: pl.from_arrow(t) for name, t in results.items()}
+    out["facts"] = facts
+    return out
+
+
+def genotypes(weights: pl.DataFrame, rsid: str) -> dict[tuple[str, ...], float]:
+    rows = weights.filter(pl.col("rsid") == rsid)
+    return {tuple(r["genotype"]): r["weight"] for r in rows.iter_rows(named=True)}
+
+
+def reasons(unresolved: pl.DataFrame) -> dict[int, str]:
+    return dict(zip(unresolved["id"].to_list(), unresolved["reason"].to_list()))
+
+
+def run_script(*args: str, cache: Path, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("ENSEMBL_PARQUET", "LONGEVITYMAP_URL", "CACHE_DIR", "PA_CONFIG")}
+    full_env.update(CACHE_DIR=str(cache), **env)
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          env=full_env, timeout=120)
+
+
+# --------------------------------------------------------------------------- the rules
+
+APOE = [record("19", 44908822, "rs7412", "C", ["T"], "ClinVar", "CLIN_benign"),
+        record("19", 44908684, "rs429358", "T", ["C"], "ClinVar", "CLIN_likely_pathogenic")]
+APOE_ROWS = [aw(0, "T", "alt", "het", 0.5, "rs7412"), aw(1, "T", "alt", "hom", 1.0, "rs7412"),
+             aw(2, "C", "alt", "het", -0.5, "rs429358"), aw(3, "C", "alt", "hom", -1.0, "rs429358")]
+
+
+def test_hom_and_het_alt_apoe_anchors(tmp_path):
+    out = build(tmp_path, APOE_ROWS, APOE)
+    w = out["weights"]
+    assert genotypes(w, "rs7412") == {("C", "T"): 0.5, ("T", "T"): 1.0}
+    assert genotypes(w, "rs429358") == {("C", "T"): -0.5, ("C", "C"): -1.0}
+    assert out["unresolved"].height == 0 and out["conflicts"].height == 0
+    row = w.filter(pl.col("rsid") == "rs7412").row(0, named=True)
+    assert (row["chrom"], row["start"], row["end"], row["ref"], row["alts"]) == ("19", 44908822, 44908822, "C", ["T"])
+    assert (row["module"], row["curator"], row["method"]) == ("longevitymap", "Olga Borysova", "literature_review")
+
+
+def test_weights_schema_and_types(tmp_path):
+    w = build(tmp_path, APOE_ROWS, APOE)["weights"]
+    assert w.columns == ["rsid", "genotype", "module", "weight", "state", "priority", "conclusion",
+                         "curator", "method", "chrom", "start", "end", "ref", "alts", "clinvar",
+                         "pathogenic", "benign", "likely_pathogenic", "likely_benign"]
+    assert w.schema["genotype"] == pl.List(pl.String) and w.schema["alts"] == pl.List(pl.String)
+    assert w.schema["start"] == pl.UInt32 and w.schema["end"] == pl.UInt32
+    assert w.schema["weight"] == pl.Float64
+    assert all(g == sorted(g) and len(g) == 2 for g in w["genotype"].to_list())
+
+
+def test_clinvar_flag_found_by_pattern_and_clin_flags(tmp_path):
+    w = build(tmp_path, APOE_ROWS, APOE, clinvar="ClinVar_202502")["weights"]
+    flags = {r["rsid"]: (r["clinvar"], r["benign"], r["likely_pathogenic"], r["pathogenic"], r["likely_benign"])
+             for r in w.iter_rows(named=True)}
+    assert flags["rs7412"] == (True, True, False, False, False)
+    assert flags["rs429358"] == (True, False, True, False, False)
+    recs = [dict(APOE[0], flags=set()), APOE[1]]
+    w2 = build(tmp_path / "b", APOE_ROWS, recs, clinvar="ClinVar_209912")["weights"]
+    assert dict(zip(w2["rsid"], w2["clinvar"])) == {"rs7412": False, "rs429358": True}
+
+
+def test_missing_clinvar_and_clin_columns_give_nulls(tmp_path):
+    out = build(tmp_path, APOE_ROWS, APOE, clinvar=None, drop=("CLIN_benign",))
+    w = out["weights"]
+    assert w.height == 4
+    assert w["clinvar"].null_count() == 4 and w["benign"].null_count() == 4
+    assert w["likely_pathogenic"].null_count() == 0
+    assert out["facts"]["clinvar_flag"] is None
+
+
+def test_het_spec_gives_the_two_bases(tmp_path):
+    rows = [aw(1, "TC", "spec", "het", 0.3, "rs10"), aw(2, "CT", "spec", "het", 0.3, "rs10")]
+    out = build(tmp_path, rows, [record("1", 100, "rs10", "C", ["T"])])
+    assert genotypes(out["weights"], "rs10") == {("C", "T"): 0.3}
+    assert out["unresolved"].height == 0  # row 2 merged into row 1 (same genotype, same weight)
+    assert out["facts"]["merged_rows"] == 1
+
+
+def test_het_alt_on_multiallelic_record_pairs_with_every_other_allele(tmp_path):
+    rows = [aw(1, "G", "alt", "het", 0.2, "rs20"), aw(2, "C", "ref", "hom", 0.4, "rs20")]
+    out = build(tmp_path, rows, [record("1", 200, "rs20", "C", ["G", "T"])])
+    assert genotypes(out["weights"], "rs20") == {("C", "G"): 0.2, ("G", "T"): 0.2, ("C", "C"): 0.4}
+
+
+def test_het_alt_with_indel_alleles_keeps_allele_strings(tmp_path):
+    rows = [aw(1, "C", "ref", "het", 0.1, "rs21")]
+    out = build(tmp_path, rows, [record("1", 210, "rs21", "C", ["CAT", "T"])])
+    assert genotypes(out["weights"], "rs21") == {("C", "CAT"): 0.1, ("C", "T"): 0.1}
+
+
+def test_strand_flip_for_every_zygosity(tmp_path):
+    # record G>A: curated T is A on the forward strand
+    rows = [aw(1, "T", "alt", "het", 0.1, "rs30"), aw(2, "T", "alt", "hom", 0.2, "rs30"),
+            # spec TC on a record A>G: the forward genotype is AG
+            aw(3, "TC", "spec", "het", 0.3, "rs31"),
+            # ref hom T on a record A>C: AA
+            aw(4, "T", "ref", "hom", 0.4, "rs32"),
+            # forward wins when both strands fit (A/T record): A stays A
+            aw(5, "A", "alt", "hom", 0.5, "rs33")]
+    recs = [record("1", 300, "rs30", "G", ["A"]), record("1", 310, "rs31", "A", ["G"]),
+            record("1", 320, "rs32", "A", ["C"]), record("1", 330, "rs33", "T", ["A"])]
+    out = build(tmp_path, rows, recs)
+    w = out["weights"]
+    assert genotypes(w, "rs30") == {("A", "G"): 0.1, ("A", "A"): 0.2}
+    assert genotypes(w, "rs31") == {("A", "G"): 0.3}
+    assert genotypes(w, "rs32") == {("A", "A"): 0.4}
+    assert genotypes(w, "rs33") == {("A", "A"): 0.5}
+    assert out["unresolved"].height == 0
+
+
+def test_allele_matching_neither_strand_is_reported(tmp_path):
+    rows = [aw(1, "C", "alt", "het", 0.1, "rs40"), aw(2, "GA", "spec", "het", 0.1, "rs41")]
+    recs = [record("1", 400, "rs40", "A", ["T"]), record("1", 410, "rs41", "A", ["C"])]
+    out = build(tmp_path, rows, recs)
+    assert out["weights"].height == 0
+    assert reasons(out["unresolved"]) == {1: "allele_matches_neither_strand",
+                                          2: "allele_matches_neither_strand"}
+    assert "1:400 A>T" in out["unresolved"]["detail"][0]
+
+
+def test_rsid_at_several_records_gives_one_row_per_record(tmp_path):
+    rows = [aw(1, "G", "alt", "hom", 0.3, "rs50"), aw(2, "G", "alt", "het", 0.15, "rs50")]
+    recs = [record("2", 500, "rs50", "A", ["G"]), record("3", 900, "rs50", "A", ["G", "C"])]
+    w = build(tmp_path, rows, recs)["weights"]
+    got = sorted((r["chrom"], r["start"], tuple(r["genotype"]), r["weight"]) for r in w.iter_rows(named=True))
+    assert got == [("2", 500, ("A", "G"), 0.15), ("2", 500, ("G", "G"), 0.3),
+                   ("3", 900, ("A", "G"), 0.15), ("3", 900, ("C", "G"), 0.15), ("3", 900, ("G", "G"), 0.3)]
+    assert w.select("rsid", "genotype", "chrom", "start").is_duplicated().sum() == 0
+
+
+def test_resolved_at_one_record_is_not_unresolved(tmp_path):
+    rows = [aw(1, "C", "alt", "hom", 0.3, "rs51")]
+    recs = [record("2", 510, "rs51", "A", ["T"]), record("5", 510, "rs51", "A", ["C"])]
+    out = build(tmp_path, rows, recs)
+    assert genotypes(out["weights"], "rs51") == {("C", "C"): 0.3}
+    assert out["unresolved"].height == 0
+
+
+def test_rsids_missing_from_ensembl_are_unresolved(tmp_path):
+    rows = APOE_ROWS + [aw(10, "G", "alt", "het", 0.1, "rs999999"), aw(11, "G", "alt", "hom", 0.2, "rs999999")]
+    out = build(tmp_path, rows, APOE)
+    assert reasons(out["unresolved"]) == {10: "rsid_not_in_ensembl", 11: "rsid_not_in_ensembl"}
+    assert "rs999999" not in out["weights"]["rsid"].to_list()
+
+
+def test_malformed_and_unknown_rows(tmp_path):
+    rows = [aw(1, "del", "alt", "het", 0.1, "rs60"), aw(2, "AG", "alt", "hom", 0.1, "rs60"),
+            aw(3, "A", "spec", "het", 0.1, "rs60"), aw(4, "AA", "spec", "het", 0.1, "rs60"),
+            aw(5, "A", "weird", "het", 0.1, "rs60"), aw(6, "A", "alt", None, 0.1, "rs60"),
+            aw(7, "A", "alt", "het", 0.1, "IRS1"), aw(8, "A", "alt", "het", 0.1, ""),
+            aw(9, "a", "alt", "hom", 0.7, " rs60 ")]  # case and spaces are tolerated
+    out = build(tmp_path, rows, [record("1", 600, "rs60", "G", ["A"])])
+    assert reasons(out["unresolved"]) == {1: "malformed_allele", 2: "malformed_allele", 3: "malformed_allele",
+                                          4: "malformed_allele", 5: "unknown_state", 6: "unknown_zygosity",
+                                          7: "not_an_rsid", 8: "not_an_rsid"}
+    assert genotypes(out["weights"], "rs60") == {("A", "A"): 0.7}
+
+
+def test_het_without_another_allele_is_unresolved(tmp_path):
+    rows = [aw(1, "G", "alt", "het", 0.1, "rs70")]
+    out = build(tmp_path, rows, [record("1", 700, "rs70", "G", ["."])])
+    assert reasons(out["unresolved"]) == {1: "no_allele_to_pair_with"}
+
+
+def test_conflicting_weights_are_reported_not_published(tmp_path):
+    # record G>A: curated A hom and T hom (T flips to A) give AA with different weights
+    rows = [aw(1, "A", "alt", "hom", 0.4, "rs80"), aw(2, "T", "alt", "hom", 0.1, "rs80"),
+            aw(3, "A", "alt", "het", 0.2, "rs80")]
+    out = build(tmp_path, rows, [record("1", 800, "rs80", "G", ["A"])])
+    assert genotypes(out["weights"], "rs80") == {("A", "G"): 0.2}
+    c = out["conflicts"]
+    assert sorted(c["curated_id"].to_list()) == [1, 2]
+    assert set(c["genotype"]) == {"A/A"} and set(c["start"]) == {800}
+    assert reasons(out["unresolved"]) == {1: "conflicting_weights", 2: "conflicting_weights"}
+
+
+def test_state_from_weight_sign(tmp_path):
+    rows = [aw(1, "T", "alt", "hom", 0.5, "rs7412"), aw(2, "T", "alt", "het", 0.0, "rs7412"),
+            aw(3, "C", "alt", "hom", -0.25, "rs429358"), aw(4, "C", "alt", "het", None, "rs429358")]
+    w = build(tmp_path, rows, APOE)["weights"]
+    got = {(r["rsid"], tuple(r["genotype"])): r["state"] for r in w.iter_rows(named=True)}
+    assert got == {("rs7412", ("T", "T")): "protective", ("rs7412", ("C", "T")): "neutral",
+                   ("rs429358", ("C", "C")): "risk", ("rs429358", ("C", "T")): "neutral"}
+
+
+STUDIES = [  # (id, location, design, conclusions, association, quickref, year, pmid, identifier, gene, population)
+    (1, "19q13.32", "d1", "old significant", "significant", "A (1994)", 1994, "1", "rs7412", 1, 2),
+    (2, "19q13.32", "d2", "recent non-significant", "non-significant", "B (2020)", 2020, "2", "rs7412", 1, 1),
+    (3, "19q13.32", "d3", "recent significant", "significant", "C (2013)", 2013, "3", "rs7412", 1, 4),
+    (4, "19q13.32", "d4", "tie, lower id", "significant", "D (2010)", 2010, "4", "rs429358", 1, 3),
+    (5, "19q13.32", "d5", "tie, higher id", "significant", "E (2010)", 2010, "5", "rs429358", 1, 3),
+    (6, "19q13.32", "d5", "tie, higher id", "significant", "E (2010)", 2010, "5", "rs429358", 1, 3),
+    (7, "2q36", "d7", "gene label", "significant", "F (2001)", 2001, "7", "IRS1", 6, 3),
+    (8, "2q36", "d8", "hgvs label", "significant", "G (2002)", 2002, "8", "-1031T/C", 6, 3),
+    (9, "", "d9", "empty identifier", "", "H (2003)", 2003, "9", "", 0, 1),
+    (10, None, "d10", "null identifier", None, "I (2004)", 2004, "10", None, None, 1),
+    (11, "19q13.32", "d11", "no gene symbol", "significant", "J (2005)", 2005, "11", "rs7412", 0, 1),
+]
+
+
+def test_conclusion_is_chosen_deterministically(tmp_path):
+    out = build(tmp_path, APOE_ROWS, APOE, variants=STUDIES)
+    w = out["weights"]
+    assert set(w.filter(pl.col("rsid") == "rs7412")["conclusion"]) == {"recent significant"}
+    assert set(w.filter(pl.col("rsid") == "rs429358")["conclusion"]) == {"tie, lower id"}
+    again = build(tmp_path / "rev", list(reversed(APOE_ROWS)), list(reversed(APOE)),
+                  variants=list(reversed(STUDIES)))["weights"]
+    assert again.equals(w)
+
+
+def test_annotations_columns_distinct_and_rsids_only(tmp_path):
+    rows = APOE_ROWS + [aw(9, "A", "alt", "het", 0.1, "IRS1", category=2),
+                        aw(10, "G", "alt", "het", 0.1, "rs5555", category=10)]
+    a = build(tmp_path, rows, APOE, variants=STUDIES)["annotations"]
+    assert a.columns == ["rsid", "module", "gene", "phenotype", "category"]
+    assert a.is_duplicated().sum() == 0
+    got = {tuple(r.values()) for r in a.iter_rows(named=True)}
+    assert got == {("rs7412", "longevitymap", "APOE", "longevity", "other"),
+                   ("rs429358", "longevitymap", "APOE", "longevity", "other"),
+                   ("rs5555", "longevitymap", None, "longevity", "inflammation")}
+
+
+def test_studies_columns_distinct_and_rsids_only(tmp_path):
+    s = build(tmp_path, APOE_ROWS, APOE, variants=STUDIES)["studies"]
+    assert s.columns == ["rsid", "module", "pmid", "population", "p_value", "conclusion", "study_design"]
+    assert s.schema["p_value"] == pl.String and s["p_value"].null_count() == s.height
+    assert s.is_duplicated().sum() == 0
+    assert s.height == 6  # studies 1-5 and 11 (6 duplicates 5); labels, empty and NULL left out
+    assert set(s["rsid"]) == {"rs7412", "rs429358"}
+    assert set(s.filter(pl.col("pmid") == "3")["population"]) == {"Danish"}
+
+
+def test_demo_curation_against_demo_records(tmp_path):
+    recs = [record(c, p, i, r, a.split(","), *(["ClinVar"] if "ClinVar_" in info else []))
+            for c, p, i, r, a, info in lmfixture.DEMO_VARIANTS]
+    out = build(tmp_path, None, recs)
+    w = out["weights"]
+    assert genotypes(w, "rs7412") == {("C", "T"): 0.5, ("T", "T"): 1.0}
+    assert genotypes(w, "rs429358") == {("C", "T"): -0.5, ("C", "C"): -1.0}
+    assert genotypes(w, "rs13181") == {("G", "T"): 0.085}                       # spec AC, reverse strand
+    assert genotypes(w, "rs2826891") == {("A", "G"): 0.065, ("A", "A"): 0.13}   # T, reverse strand
+    assert genotypes(w, "rs2838809") == {("C", "G"): 0.175, ("G", "T"): 0.175, ("C", "C"): 0.35}
+    assert set(out["unresolved"]["reason"]) == {"rsid_not_in_ensembl", "not_an_rsid"}
+
+
+# --------------------------------------------------------------------------- the script
+
+def good_inputs(tmp: Path) -> tuple[Path, Path]:
+    sqlite = lmfixture.build_sqlite(tmp / "in" / "lm.sqlite")
+    ens = write_ensembl(tmp / "in" / "ens" / "homo_sapiens-chr19.parquet", APOE)
+    return sqlite, ens
+
+
+def outputs_of(cache: Path) -> list[str]:
+    d = cache / "modules" / "longevitymap"
+    return sorted(p.name for p in d.iterdir() if p.name in longevitymap.OUTPUTS) if d.exists() else []
+
+
+def test_cli_fetch_local_and_build(tmp_path):
+    sqlite, ens = good_inputs(tmp_path)
+    cache = tmp_path / "cache"
+    r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=str(sqlite))
+    assert r.returncode == 0, r.stderr
+    copied = cache / "modules" / "longevitymap" / "longevitymap.sqlite"
+    assert copied.read_bytes() == sqlite.read_bytes()
+    r = run_script("build", cache=cache, ENSEMBL_PARQUET=str(ens.parent))
+    assert r.returncode == 0, r.stderr
+    assert outputs_of(cache) == sorted(longevitymap.OUTPUTS)
+    assert "weights.parquet" in r.stdout and "unresolved.tsv" in r.stdout
+    w = pl.read_parquet(cache / "modules" / "longevitymap" / "weights.parquet")
+    assert w.schema["start"] == pl.UInt32 and w.height == 4
+    steps = (cache / "modules" / "longevitymap" / "steps.jsonl").read_text().splitlines()
+    assert [s.split('"step": ')[1].split(",")[0] for s in steps] == ['"longevitymap-fetch"', '"longevitymap"']
+    assert '"outcome": "ok"' in steps[-1] and '"weights_rows": 4' in steps[-1]
+    leftovers = [p.name for p in copied.parent.iterdir() if p.name.startswith(".") or p.suffix in (".tmp", ".download")]
+    assert leftovers == []
+
+
+def test_cli_not_a_sqlite_file(tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("<html>404 not found</html>\n")
+    cache = tmp_path / "cache"
+    r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=str(bad))
+    assert r.returncode == 1
+    assert "not a SQLite file" in r.stderr and str(bad) in r.stderr
+    assert not (cache / "modules" / "longevitymap" / "longevitymap.sqlite").exists()
+    assert not list((cache / "modules" / "longevitymap").glob("*.download"))
+    _, ens = good_inputs(tmp_path)
+    r = run_script("build", "--sqlite", str(bad), "--ensembl", str(ens), cache=cache)
+    assert r.returncode == 1 and "not a SQLite file" in r.stderr
+    assert outputs_of(cache) == []
+
+
+@pytest.mark.parametrize("sql, message", [
+    ("DROP TABLE categories", "table categories is missing"),
+    ("ALTER TABLE variant DROP COLUMN quickpubmed", "table variant lacks column(s) quickpubmed"),
+    ("ALTER TABLE allele_weights RENAME COLUMN zygosity TO zyg", "table allele_weights lacks column(s) zygosity"),
+])
+def test_cli_missing_table_or_column(tmp_path, sql, message):
+    sqlite, ens = good_inputs(tmp_path)
+    with sqlite3.connect(sqlite) as con:
+        con.execute(sql)
+    con.close()
+    cache = tmp_path / "cache"
+    r = run_script("build", "--sqlite", str(sqlite), "--ensembl", str(ens), cache=cache)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert outputs_of(cache) == []
+
+
+@pytest.mark.parametrize("drop", ["id", "ref", "alts"])
+def test_cli_parquet_without_required_column_leaves_no_outputs(tmp_path, drop):
+    sqlite, ens = good_inputs(tmp_path)
+    cache = tmp_path / "cache"
+    assert run_script("build", "--sqlite", str(sqlite), "--ensembl", str(ens), cache=cache).returncode == 0
+    assert outputs_of(cache) == sorted(longevitymap.OUTPUTS)
+    broken = write_ensembl(tmp_path / "broken" / "x.parquet", APOE, drop=(drop,))
+    r = run_script("build", "--sqlite", str(sqlite), "--ensembl", str(broken), cache=cache)
+    assert r.returncode == 1
+    assert f"lacks column(s) {drop}" in r.stderr and str(broken) in r.stderr
+    assert outputs_of(cache) == []  # the previous outputs are gone too: they no longer match
+
+
+def test_default_set_is_the_species_parquet_files(tmp_path):
+    cfg = cfg_for(tmp_path)
+    d = tmp_path / "cache" / "ensembl" / "homo_sapiens"
+    real = [write_ensembl(d / f"homo_sapiens-chr{c}.parquet", APOE) for c in ("19", "X")]
+    (d / ".homo_sapiens-chr1.parquet.123.tmp").write_bytes(b"partial")
+    (d / "vcf").mkdir()
+    write_ensembl(d / "vcf" / "homo_sapiens-chr2.parquet", APOE)
+    assert longevitymap.ensembl_files(cfg) == sorted(str(p) for p in real)
+    mouse = config.load(env={"CACHE_DIR": str(tmp_path / "cache"), "SPECIES": "mus_musculus"})
+    single = write_ensembl(tmp_path / "cache" / "ensembl" / "mus_musculus" / "mus_musculus.parquet", APOE)
+    assert longevitymap.ensembl_files(mouse) == [str(single)]
+    assert longevitymap.ensembl_files(cfg, str(d)) == sorted(str(p) for p in real)
+
+
+def test_cli_no_parquet_files(tmp_path):
+    sqlite, _ = good_inputs(tmp_path)
+    r = run_script("build", "--sqlite", str(sqlite), cache=tmp_path / "cache",
+                   ENSEMBL_PARQUET=str(tmp_path / "nowhere" / "*.parquet"))
+    assert r.returncode == 1 and "no Ensembl Parquet file matches" in r.stderr
+
+
+# --------------------------------------------------------------------------- make
+
+def stub_discovery(cache: Path) -> None:
+    """`make longevitymap` includes the discovery fragment; with ENSEMBL_PARQUET set it
+    is not needed, so an empty, up-to-date one stands in (no network)."""
+    d = cache / "ensembl" / "homo_sapiens"
+    d.mkdir(parents=True)
+    (d / "vcf_urls.json").write_text("[]\n")
+    (d / "vcf_files.mk").write_text("VCF_NAMES :=\n")
+    old = time.time() - 3600
+    os.utime(d / "vcf_urls.json", (old, old))
+
+
+def test_make_longevitymap_builds_then_does_nothing(tmp_path):
+    sqlite, ens = good_inputs(tmp_path)
+    cache = tmp_path / "cache"
+    stub_discovery(cache)
+    env = {"ENSEMBL_PARQUET": str(ens.parent / "*.parquet"), "LONGEVITYMAP_URL": str(sqlite)}
+    first = make("longevitymap", cache=cache, **env)
+    assert first.returncode == 0, output(first)
+    assert outputs_of(cache) == sorted(longevitymap.OUTPUTS)
+    weights = cache / "modules" / "longevitymap" / "weights.parquet"
+    assert pl.read_parquet(weights).height == 4
+    stamp = weights.stat().st_mtime_ns
+
+    again = make("longevitymap", cache=cache, **env)
+    assert again.returncode == 0, output(again)
+    assert "longevitymap.py" not in output(again) and weights.stat().st_mtime_ns == stamp
+    assert again.seconds < 2
+
+    # A changed Ensembl file rebuilds the tables (not the SQLite).
+    future = time.time() + 5
+    os.utime(ens, (future, future))
+    third = make("longevitymap", cache=cache, **env)
+    assert third.returncode == 0, output(third)
+    assert "longevitymap.py build" in third.stdout and "longevitymap.py fetch" not in third.stdout
+    assert weights.stat().st_mtime_ns != stamp
+
+    # A changed local curation is copied again and rebuilds.
+    os.utime(sqlite, (future + 5, future + 5))
+    fourth = make("longevitymap", cache=cache, **env)
+    assert "longevitymap.py fetch" in fourth.stdout and "longevitymap.py build" in fourth.stdout
+
+
+def test_make_longevitymap_invalid_sqlite_leaves_nothing(tmp_path):
+    _, ens = good_inputs(tmp_path)
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)  # the magic, then garbage
+    cache = tmp_path / "cache"
+    stub_discovery(cache)
+    r = make("longevitymap", cache=cache, ENSEMBL_PARQUET=str(ens), LONGEVITYMAP_URL=str(bad))
+    assert r.returncode != 0
+    assert str(bad) in r.stderr
+    d = cache / "modules" / "longevitymap"
+    assert not (d / "longevitymap.sqlite").exists() and outputs_of(cache) == []
+
+
+# --------------------------------------------------------------------------- the real curation
+
+needs_real = pytest.mark.skipif(not REAL_SQLITE.exists(), reason=f"{REAL_SQLITE} not present")
+
+
+@needs_real
+def test_real_curation_apoe_anchors_and_nothing_vanishes(tmp_path):
+    recs = [record(c, p, i, r, a.split(","), *(["ClinVar"] if "ClinVar_" in info else []))
+            for c, p, i, r, a, info in lmfixture.DEMO_VARIANTS]
+    ens = write_ensembl(tmp_path / "ens" / "homo_sapiens-chr19.parquet", recs)
+    results, facts = longevitymap.build_tables(cfg_for(tmp_path), REAL_SQLITE, [str(ens)])
+    w = pl.from_arrow(results["weights.parquet"])
+    unresolved = pl.from_arrow(results["unresolved.tsv"])
+    assert genotypes(w, "rs7412") == {("C", "T"): 0.5, ("T", "T"): 1.0}
+    assert genotypes(w, "rs429358") == {("C", "T"): -0.5, ("C", "C"): -1.0}
+    with sqlite3.connect(f"file:{REAL_SQLITE}?mode=ro", uri=True) as con:
+        curated = {r[0] for r in con.execute("SELECT rsid FROM allele_weights")}
+        n_rows = con.execute("SELECT count(*) FROM allele_weights").fetchone()[0]
+    con.close()
+    assert curated <= set(w["rsid"]) | set(unresolved["rsid"])
+    assert facts["curated_rows"] == n_rows
+    assert w.select("rsid", "genotype", "chrom", "start").is_duplicated().sum() == 0
+
+
+# --------------------------------------------------------------------------- over HTTP, bench
+
+@pytest.fixture
+def http_dir(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/www."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_cli_fetch_over_http(tmp_path, http_dir):
+    root, url = http_dir
+    sqlite = lmfixture.build_sqlite(root / "longevitymap.sqlite")
+    (root / "page.html").write_text("<html>not a database</html>\n")
+    cache = tmp_path / "cache"
+    r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=f"{url}/longevitymap.sqlite", RETRIES="0")
+    assert r.returncode == 0, r.stderr
+    dest = cache / "modules" / "longevitymap" / "longevitymap.sqlite"
+    assert dest.read_bytes() == sqlite.read_bytes()
+    dest.unlink()
+    r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=f"{url}/page.html", RETRIES="0")
+    assert r.returncode == 1 and "not a SQLite file" in r.stderr and "/page.html" in r.stderr
+    r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=f"{url}/missing.sqlite", RETRIES="0")
+    assert r.returncode == 1 and "404" in r.stderr
+    assert not dest.exists()
+
+
+def test_bench_data_is_deterministic_and_run_reports(tmp_path):
+    import json
+
+    import lmbench
+
+    a = lmbench.write_set(tmp_path / "a", 3000, 2)
+    b = lmbench.write_set(tmp_path / "b", 3000, 2)
+    assert a["rows"] == 3000 + len(lmfixture.DEMO_VARIANTS)
+    for name in ("homo_sapiens-chr19.parquet", "homo_sapiens-chr21.parquet"):
+        assert pl.read_parquet(tmp_path / "a" / name).equals(pl.read_parquet(tmp_path / "b" / name))
+    df = pl.read_parquet(tmp_path / "a" / "*.parquet")
+    assert df.schema["start"] == pl.UInt32 and df.schema["alts"] == pl.List(pl.String)
+    assert df["id"].n_unique() == df.height
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "lmbench.py"), "run", str(tmp_path / "a"),
+                        str(tmp_path / "out" / "result.json")], capture_output=True, text=True, timeout=120,
+                       env={k: v for k, v in os.environ.items() if k not in ("ENSEMBL_PARQUET", "CACHE_DIR")})
+    assert r.returncode == 0, r.stderr
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["ensembl_rows"] == a["rows"] and result["weights_rows"] > 0
+    assert result["peak_rss_bytes"] > 10_000_000 and result["seconds"] > 0

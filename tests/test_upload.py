@@ -1,0 +1,474 @@
+"""scripts/upload.py against a stand-in Hugging Face Hub (tests/hubstub.py): the real
+huggingface_hub client runs in a subprocess with HF_ENDPOINT pointing at a real
+HTTP server on 127.0.0.1, so every request it makes is real."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from huggingface_hub.hf_api import RepoFile
+
+import config
+import hubcard
+import upload
+from hubstub import FakeHub
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+SPECIES = "homo_sapiens"
+ENS_REPO = "test-org/ensembl_variations"
+MOD_REPO = "test-org/annotators"
+TOKEN = "hf_test_write_token_0123456789"
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+def write_variants(path: Path, chrom: str, ids: list[str], release: str = "115",
+                   file_date: str = "20250301") -> None:
+    n = len(ids)
+    df = pl.DataFrame({
+        "chrom": [chrom] * n,
+        "start": pl.Series([1000 + 10 * i for i in range(n)], dtype=pl.UInt32),
+        "end": pl.Series([1000 + 10 * i for i in range(n)], dtype=pl.UInt32),
+        "id": ids,
+        "ref": ["A"] * n,
+        "alt": ["G|T"] * n,
+        "alts": [["G", "T"]] * n,
+        "qual": pl.Series([None] * n, dtype=pl.Float64),
+        "filter": pl.Series([None] * n, dtype=pl.String),
+        "dbSNP_156": [True] * n,
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.write_parquet(path, compression="uncompressed",
+                     metadata={"ensembl_release": release, "vcf_file_date": file_date,  # vcf2parquet's keys
+                               "source_file": f"{SPECIES}-chr{chrom}.vcf.gz"})
+
+
+@pytest.fixture
+def hub():
+    hub = FakeHub().start()
+    hub.add_token(TOKEN, "write")
+    hub.add_token("hf_read_token", "read")
+    hub.add_token("hf_fine_no_write", "fineGrained", can_write=False)
+    yield hub
+    hub.stop()
+    assert hub.unknown == [], f"the client called endpoints the stand-in lacks: {hub.unknown}"
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    cache = tmp_path / "cache"
+    sdir = cache / "ensembl" / SPECIES
+    write_variants(sdir / f"{SPECIES}-chr21.parquet", "21", ["rs100", "rs101", "rs102"])
+    write_variants(sdir / f"{SPECIES}-chr22.parquet", "22", ["rs200", "rs201"])
+    return cache
+
+
+def species_dir(cache: Path) -> Path:
+    return cache / "ensembl" / SPECIES
+
+
+def make_env(hub: FakeHub, cache: Path, tmp_path: Path, token: str | None = TOKEN, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HF_") and not k.lower().endswith("_proxy")
+           and k.lower() not in config.DEFAULTS and k not in ("FORCE", "PA_CONFIG",
+                                                               "JUST_DNA_PIPELINES_CACHE_DIR")}
+    env.update(CACHE_DIR=str(cache), SPECIES=SPECIES, HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1",
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HOME=str(tmp_path / "hf-home"),
+               HF_ENSEMBL_REPO=ENS_REPO, HF_MODULES_REPO=MOD_REPO, RETRIES="0",
+               NO_PROXY="127.0.0.1,localhost")
+    if token:
+        env["HF_TOKEN"] = token
+    env.update(extra)
+    return env
+
+
+def run(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, str(ROOT / "scripts" / "upload.py"), *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def log_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def writes(requests: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Requests that change (or prepare to change) the remote."""
+    return [(m, p) for m, p in requests
+            if re.search(r"/preupload/|/lfs/objects/batch|^/lfs-|/commit/|/repos/create|validate-yaml", p)]
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+def test_first_upload_then_nothing_changed(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    sdir = species_dir(cache)
+    # Stray files next to the real ones: none of them may be published.
+    (sdir / f".{SPECIES}-chr21.parquet.4242.tmp").write_bytes(b"half written")
+    (sdir / f"{SPECIES}-chr21.parquet.part").write_bytes(b"partial")
+    (sdir / "notes.parquet").write_bytes(b"not ours")
+    (sdir / f"{SPECIES}-chrX copy.parquet").write_bytes(b"unsafe name")
+    (sdir / f"{SPECIES}-dir.parquet").mkdir()
+    (sdir / "vcf").mkdir()
+    (sdir / "vcf" / f"{SPECIES}-chr21.vcf.gz").write_bytes(b"vcf")
+    (sdir / "vcf_urls.json").write_text("{}")
+    (sdir / "CHECKSUMS").write_text("1 2 x\n")
+    env = make_env(hub, cache, tmp_path)
+
+    first = run(env, "ensembl")
+    assert first.returncode == 0, first.stderr
+    files = hub.files(ENS_REPO)
+    assert set(files) == {".gitattributes", "README.md", f"data/{SPECIES}-chr21.parquet",
+                          f"data/{SPECIES}-chr22.parquet"}
+    for name in (f"{SPECIES}-chr21.parquet", f"{SPECIES}-chr22.parquet"):
+        assert files[f"data/{name}"] == (sdir / name).read_bytes()
+    commits = hub.commits(ENS_REPO)
+    assert len(commits) == 2  # the repo's initial commit + exactly one upload commit
+    assert "release 115" in commits[-1]["summary"] and "add 2 of 2" in commits[-1]["summary"]
+    assert "ignoring" in first.stderr and "chrX copy" in first.stderr
+
+    (record,) = log_records(sdir / "steps.jsonl")
+    assert record["outcome"] == "ok" and record["repo"] == ENS_REPO
+    assert record["commit"] == commits[-1]["oid"]
+    assert {u["path"] for u in record["uploaded"]} == {"README.md", f"data/{SPECIES}-chr21.parquet",
+                                                       f"data/{SPECIES}-chr22.parquet"}
+    assert all(u["reason"].startswith("new") for u in record["uploaded"]) and record["skipped"] == []
+    assert record["time"] and record["seconds"] >= 0
+
+    # Nothing changed locally: no commit, nothing sent, every file skipped with a reason.
+    before = len(hub.requests)
+    second = run(env, "ensembl")
+    assert second.returncode == 0, second.stderr
+    assert len(hub.commits(ENS_REPO)) == 2
+    assert writes(hub.requests[before:]) == []
+    assert "0 of 3 files to upload" in second.stdout
+    assert second.stdout.count("unchanged") == 3
+    last = log_records(sdir / "steps.jsonl")[-1]
+    assert last["commit"] is None and last["uploaded"] == [] and len(last["skipped"]) == 3
+    # The token is never printed nor logged.
+    for text in (first.stdout, first.stderr, second.stdout, second.stderr,
+                 (sdir / "steps.jsonl").read_text()):
+        assert TOKEN not in text
+
+
+def test_changed_file_with_same_size_is_uploaded_alone(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    env = make_env(hub, cache, tmp_path)
+    assert run(env, "ensembl").returncode == 0
+    sdir = species_dir(cache)
+    path = sdir / f"{SPECIES}-chr22.parquet"
+    old = path.read_bytes()
+    write_variants(path, "22", ["rs200", "rs209"])  # same length, other content
+    new = path.read_bytes()
+    assert len(new) == len(old) and new != old  # precondition of this test
+    unchanged_oid = upload.hash_file(sdir / f"{SPECIES}-chr21.parquet",
+                                     (sdir / f"{SPECIES}-chr21.parquet").stat().st_size)[0]
+    puts_before = hub.count("PUT", unchanged_oid)
+
+    result = run(env, "ensembl")
+    assert result.returncode == 0, result.stderr
+    assert re.search(rf"upload\s+data/{SPECIES}-chr22.parquet .*changed \(SHA-256 differs\)", result.stdout)
+    assert re.search(rf"skip\s+data/{SPECIES}-chr21.parquet .*unchanged", result.stdout)
+    commits = hub.commits(ENS_REPO)
+    assert len(commits) == 3
+    assert commits[-1]["paths"] == [f"data/{SPECIES}-chr22.parquet"]  # the card did not change
+    assert "update 1 of 2" in commits[-1]["summary"]
+    assert hub.files(ENS_REPO)[f"data/{SPECIES}-chr22.parquet"] == new
+    assert hub.count("PUT", unchanged_oid) == puts_before
+
+
+def test_digest_cache_is_trusted_while_size_and_mtime_match(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    env = make_env(hub, cache, tmp_path)
+    assert run(env, "ensembl").returncode == 0
+    digests = json.loads((cache / upload.DIGEST_CACHE).read_text())
+    path = species_dir(cache) / f"{SPECIES}-chr22.parquet"
+    assert digests[str(path.resolve())]["size"] == path.stat().st_size
+
+    # Same size and mtime but other content: a run that re-read the file would see the
+    # change; the cached digest is used instead, so the file is reported unchanged.
+    st = path.stat()
+    write_variants(path, "22", ["rs200", "rs208"])
+    assert path.stat().st_size == st.st_size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    trusted = run(env, "ensembl")
+    assert trusted.returncode == 0, trusted.stderr
+    assert "0 of 3 files to upload" in trusted.stdout
+    assert len(hub.commits(ENS_REPO)) == 2
+
+    # A new mtime invalidates the entry: the file is hashed again and uploaded.
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    rehashed = run(env, "ensembl")
+    assert rehashed.returncode == 0, rehashed.stderr
+    assert "1 of 3 files to upload" in rehashed.stdout
+    assert hub.files(ENS_REPO)[f"data/{SPECIES}-chr22.parquet"] == path.read_bytes()
+
+
+def test_dry_run_sends_nothing(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    env = make_env(hub, cache, tmp_path)
+    result = run(env, "ensembl", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    sizes = [(species_dir(cache) / f"{SPECIES}-chr{c}.parquet").stat().st_size for c in (21, 22)]
+    total = re.search(r"3 of 3 files to upload, .* to send \(([\d,]+) bytes\)", result.stdout)
+    assert total and int(total.group(1).replace(",", "")) > sum(sizes)  # files + card
+    assert result.stdout.count("new (not on the Hub)") == 3
+    assert "dry run" in result.stdout
+    assert writes(hub.requests) == []
+    assert set(hub.files(ENS_REPO)) == {".gitattributes"}
+    assert len(hub.commits(ENS_REPO)) == 1
+    assert log_records(species_dir(cache) / "steps.jsonl") == []
+
+
+def test_dry_run_without_token_or_hub_still_plans(cache, tmp_path):
+    hub = FakeHub().start()
+    url = hub.url
+    hub.stop()  # nothing listens there any more
+    env = make_env(hub, cache, tmp_path, token=None, HF_ENDPOINT=url)
+    result = run(env, "ensembl", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("remote unknown") == 3
+    assert "no Hugging Face token" in result.stdout and "could not read" in result.stdout
+
+
+def test_missing_token(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    result = run(make_env(hub, cache, tmp_path, token=None), "ensembl")
+    assert result.returncode == 1
+    assert "no Hugging Face token" in result.stderr and "HF_TOKEN" in result.stderr
+    assert hub.requests == []
+    assert not (cache / upload.DIGEST_CACHE).exists()  # nothing was hashed
+
+
+def test_token_from_login_cache(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    env = make_env(hub, cache, tmp_path, token=None)
+    Path(env["HF_HOME"]).mkdir(parents=True)
+    (Path(env["HF_HOME"]) / "token").write_text(TOKEN)
+    result = run(env, "ensembl")
+    assert result.returncode == 0, result.stderr
+    assert len(hub.commits(ENS_REPO)) == 2
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_rejected_token_401(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    result = run(make_env(hub, cache, tmp_path, token="hf_not_a_valid_token"), "ensembl")
+    assert result.returncode == 1
+    assert "rejected the token (401" in result.stderr
+    assert "hf_not_a_valid_token" not in result.stdout + result.stderr
+    assert hub.requests == [("GET", "/api/whoami-v2")]
+    assert not (cache / upload.DIGEST_CACHE).exists()
+
+
+def test_read_only_token_stops_before_hashing(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    result = run(make_env(hub, cache, tmp_path, token="hf_read_token"), "ensembl")
+    assert result.returncode == 1
+    assert "read-only" in result.stderr
+    assert hub.requests == [("GET", "/api/whoami-v2")]
+    assert not (cache / upload.DIGEST_CACHE).exists()
+
+
+def test_forbidden_403_leaves_remote_unchanged(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    result = run(make_env(hub, cache, tmp_path, token="hf_fine_no_write"), "ensembl")
+    assert result.returncode == 1
+    assert "403 Forbidden" in result.stderr and "Nothing was committed" in result.stderr
+    assert set(hub.files(ENS_REPO)) == {".gitattributes"}
+    (record,) = log_records(species_dir(cache) / "steps.jsonl")
+    assert record["outcome"] == "failed" and "403" in record["message"]
+
+
+def test_failure_mid_upload_leaves_remote_unchanged(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    env = make_env(hub, cache, tmp_path)
+    assert run(env, "ensembl").returncode == 0
+    before_files, before_commits = hub.files(ENS_REPO), hub.commits(ENS_REPO)
+    path = species_dir(cache) / f"{SPECIES}-chr21.parquet"
+    write_variants(path, "21", ["rs100", "rs101", "rs102", "rs103"])
+    new_oid = upload.hash_file(path, path.stat().st_size)[0]
+    hub.fail("POST", r"/commit/", 500, times=10)  # the LFS upload succeeds, the commit fails
+
+    failed = run(env, "ensembl")
+    assert failed.returncode == 1
+    assert "Nothing was committed" in failed.stderr and "run the same command again" in failed.stderr
+    assert hub.count("PUT", new_oid) == 1  # the content reached the Hub's storage...
+    assert hub.files(ENS_REPO) == before_files  # ...but the repo is as it was
+    assert hub.commits(ENS_REPO) == before_commits
+    assert log_records(species_dir(cache) / "steps.jsonl")[-1]["outcome"] == "failed"
+
+    hub.faults.clear()
+    again = run(env, "ensembl")
+    assert again.returncode == 0, again.stderr
+    assert hub.files(ENS_REPO)[f"data/{SPECIES}-chr21.parquet"] == path.read_bytes()
+    assert hub.count("PUT", new_oid) == 1  # not sent twice
+    assert len(hub.commits(ENS_REPO)) == len(before_commits) + 1
+
+
+def test_network_failures_are_retried(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    hub.fail("PUT", r"/lfs-upload/", "drop", times=1)  # connection lost during an upload
+    hub.fail("POST", r"/commit/", 503, times=1)        # then the commit endpoint hiccups
+    result = run(make_env(hub, cache, tmp_path, RETRIES="2"), "ensembl")
+    assert result.returncode == 0, result.stderr
+    assert "retrying in 1 s" in result.stderr
+    assert hub.count("PUT", r"^/lfs-upload/") == 3  # two files, one of them twice
+    assert hub.count("POST", r"/commit/") == 2
+    commits = hub.commits(ENS_REPO)
+    assert len(commits) == 2
+    assert set(hub.files(ENS_REPO)) == {".gitattributes", "README.md", f"data/{SPECIES}-chr21.parquet",
+                                        f"data/{SPECIES}-chr22.parquet"}
+
+
+def test_missing_repo_is_created_only_with_flag(hub, cache, tmp_path):
+    env = make_env(hub, cache, tmp_path)
+    refused = run(env, "ensembl")
+    assert refused.returncode == 1
+    assert "not found" in refused.stderr and "--create-repo" in refused.stderr
+    assert ENS_REPO not in hub.repos and writes(hub.requests) == []
+
+    created = run(env, "ensembl", "--create-repo")
+    assert created.returncode == 0, created.stderr
+    assert f"data/{SPECIES}-chr21.parquet" in hub.files(ENS_REPO)
+
+
+def test_no_parquet_files_is_a_clear_error(hub, tmp_path):
+    env = make_env(hub, tmp_path / "empty-cache", tmp_path)
+    result = run(env, "ensembl", "--dry-run")
+    assert result.returncode == 1
+    assert "make parquet" in result.stderr and hub.requests == []
+
+
+def test_longevitymap_module(hub, tmp_path):
+    hub.add_repo(MOD_REPO)
+    cache = tmp_path / "cache"
+    mdir = cache / "modules" / "longevitymap"
+    mdir.mkdir(parents=True)
+    pl.DataFrame({"rsid": ["rs7412"], "module": ["longevitymap"], "gene": ["APOE"],
+                  "phenotype": ["longevity"], "category": ["lipids"]}).write_parquet(mdir / "annotations.parquet")
+    pl.DataFrame({"rsid": ["rs7412"], "module": ["longevitymap"], "pmid": ["123"]}).write_parquet(
+        mdir / "studies.parquet")
+    pl.DataFrame({"rsid": ["rs7412"], "genotype": [["C", "T"]], "weight": [0.5],
+                  "chrom": ["19"], "start": pl.Series([44908822], dtype=pl.UInt32)}).write_parquet(
+        mdir / "weights.parquet")
+    (mdir / "longevitymap.sqlite").write_bytes(b"source, not published")
+    (mdir / "unresolved.tsv").write_text("rsid\treason\n")
+    env = make_env(hub, cache, tmp_path)
+
+    dry = run(env, "longevitymap", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "4 of 4 files to upload" in dry.stdout and writes(hub.requests) == []
+
+    result = run(env, "longevitymap")
+    assert result.returncode == 0, result.stderr
+    files = hub.files(MOD_REPO)
+    assert set(files) == {".gitattributes", "data/longevitymap/annotations.parquet",
+                          "data/longevitymap/studies.parquet", "data/longevitymap/weights.parquet",
+                          "data/longevitymap/metadata.yaml"}
+    assert files["data/longevitymap/weights.parquet"] == (mdir / "weights.parquet").read_bytes()
+    meta = yaml.safe_load(files["data/longevitymap/metadata.yaml"])
+    assert meta["name"] == "longevitymap" and meta["description"] and "logo" in meta
+    (record,) = log_records(mdir / "steps.jsonl")
+    assert record["commit"] == hub.commits(MOD_REPO)[-1]["oid"] and len(record["uploaded"]) == 4
+    assert not (species_dir(cache) / "steps.jsonl").exists()
+
+    again = run(env, "longevitymap")
+    assert again.returncode == 0 and len(hub.commits(MOD_REPO)) == 2
+
+
+def test_dataset_card(hub, cache, tmp_path):
+    """The card is valid front matter with configs, states release/date/files/rows, and
+    its Polars and DuckDB examples run (against the local copy of the same file)."""
+    hub.add_repo(ENS_REPO)
+    assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
+    card = hub.files(ENS_REPO)["README.md"].decode()
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["license"] and front["pretty_name"] and "genomics" in front["tags"]
+    (config_,) = front["configs"]
+    assert config_["data_files"][0]["path"] == f"data/{SPECIES}-*.parquet"
+    assert "| Ensembl release | 115 |" in card and "| VCF file date | 2025-03-01 |" in card
+    assert "| Files | 2 |" in card and "| Rows | 5 |" in card
+    assert "| `alts` | List(String) |" in card and "| `dbSNP_156` | Boolean |" in card
+
+    blocks = re.findall(r"```python\n(.*?)```", card, re.S)
+    assert len(blocks) == 2
+    local = str(species_dir(cache)) + "/"
+    for code in blocks:
+        assert all(col in code for col in ('"chrom"', '"start"', '"ref"', '"alt"')) or \
+            all(col in code for col in ("chrom", "start", "ref", "alt"))
+        code = code.replace(f"hf://datasets/{ENS_REPO}/data/", local)
+        out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "rs100" in out.stdout and "rs101" not in out.stdout  # the one record looked up
+
+
+# --- the plan, unit by unit -------------------------------------------------------------
+
+def remote_file(path: str, data: bytes, lfs: bool) -> RepoFile:
+    import hashlib
+
+    entry = {"type": "file", "path": path, "size": len(data),
+             "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+    if lfs:
+        entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+    return RepoFile(**entry)
+
+
+def test_decide_compares_content_not_size():
+    item = upload.Item("data/x.parquet", data=b"abcd", size=4)
+    upload.fill_digests([item], None)
+    upload.decide(item, None)
+    assert (item.action, item.reason) == ("upload", "new (not on the Hub)")
+    upload.decide(item, remote_file("data/x.parquet", b"abcd", lfs=True))
+    assert item.action == "skip"
+    upload.decide(item, remote_file("data/x.parquet", b"abce", lfs=True))  # same size
+    assert item.action == "upload" and "SHA-256 differs" in item.reason
+    upload.decide(item, remote_file("data/x.parquet", b"abcd", lfs=False))  # a plain git blob
+    assert item.action == "skip"
+    upload.decide(item, remote_file("data/x.parquet", b"abcX", lfs=False))
+    assert item.action == "upload"
+
+
+@pytest.mark.parametrize("kv, expected", [
+    ({"source_file": "homo_sapiens-chr1.vcf.gz", "tool": "prepare-annotations 0.1",
+      "ensembl_release": "114", "vcf_file_date": "20241001"}, ("114", "2024-10-01")),
+    ({"ensembl": json.dumps({"release": 113, "fileDate": "20240901"})}, ("113", "20240901")),
+    ({"source": "ensembl;version=112", "fileDate": "2024-05-01"}, ("112", "2024-05-01")),
+    ({"tool": "prepare-annotations 0.1"}, ("unknown", "unknown")),
+])
+def test_release_and_date_read_defensively(kv, expected):
+    release, date = hubcard.release_and_date(kv)
+    assert release == expected[0]
+    assert date.replace("-", "") == expected[1].replace("-", "")
+
+
+def test_commit_message_counts_and_release():
+    items = [upload.Item("data/a.parquet", action="upload", reason="new (not on the Hub)"),
+             upload.Item("data/b.parquet", action="upload", reason="changed (SHA-256 differs)"),
+             upload.Item("data/c.parquet", action="skip", reason="unchanged (same SHA-256)"),
+             upload.Item("README.md", action="upload", reason="changed (content differs)")]
+    summary, description = upload.commit_message("ensembl", items, "115")
+    assert summary == "Ensembl release 115: add 1 and update 1 of 3 Parquet files, README.md"
+    assert "data/c.parquet: unchanged" in description
+
+
+def test_ensembl_files_selects_only_species_parquet(tmp_path):
+    cfg = {"species": SPECIES, "cache_dir": str(tmp_path)}
+    sdir = tmp_path / "ensembl" / SPECIES
+    for name in (f"{SPECIES}-chr2.parquet", f"{SPECIES}-chr10.parquet", f"{SPECIES}-chr1.parquet",
+                 f"{SPECIES}-chrMT.parquet", f".{SPECIES}-chr3.parquet.77.tmp",
+                 f"{SPECIES}-chr3.parquet.part", f"mus_musculus-chr1.parquet", "steps.jsonl"):
+        (sdir / name).parent.mkdir(parents=True, exist_ok=True)
+        (sdir / name).write_bytes(b"x")
+    names = [p.name for p in upload.ensembl_files(cfg)]
+    assert names == [f"{SPECIES}-chr1.parquet", f"{SPECIES}-chr2.parquet",
+                     f"{SPECIES}-chr10.parquet", f"{SPECIES}-chrMT.parquet"]
