@@ -81,7 +81,8 @@ def build(out: Path, scale: float = 1.0) -> Path:
 class Fault:
     """``kind``: cut (close after ``after`` bytes of the body), ignore_range (answer 200),
     corrupt (flip the byte at ``offset``), status (answer ``status``, with
-    ``retry_after``), stall (send ``after`` bytes, then hang ``seconds``).
+    ``retry_after``), stall (send ``after`` bytes, then hang ``seconds``), delay (wait
+    ``seconds`` before answering normally).
     ``times``: how many requests it hits (None: all)."""
 
     kind: str
@@ -136,6 +137,7 @@ class MirrorServer:
         self.faults: dict[str, list[Fault]] = {}
         self.pages: dict[str, str] = {}  # path -> HTML served instead of the generated index
         self.log: list[dict] = []
+        self.in_flight = self.max_in_flight = 0  # file transfers being served at once
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), _handler(self))
         self.httpd.daemon_threads = True
@@ -217,11 +219,23 @@ def _handler(server: MirrorServer):
             self.wfile.write(body)
 
         def _serve(self, head: bool) -> None:
+            with server.lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self._answer(head)
+            finally:
+                with server.lock:
+                    server.in_flight -= 1
+
+        def _answer(self, head: bool) -> None:
             path = unquote(urlsplit(self.path).path)
             with server.lock:
                 server.log.append({"method": self.command, "path": path,
                                    "range": self.headers.get("Range"), "if_range": self.headers.get("If-Range")})
             fault = server.take_fault(path)
+            if fault and fault.kind == "delay":
+                time.sleep(fault.seconds)
             if fault and fault.kind == "status":
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 return self._send(fault.status, f"status {fault.status}\n".encode(), headers, head)

@@ -206,6 +206,32 @@ def test_make_download_brings_exactly_the_selection(server, site, cache, style):
     assert again.seconds < 1.0
 
 
+@pytest.mark.parametrize("args, env, expected", [
+    (["-j4", "download"], {}, 4),                                  # an explicit -j wins
+    (["download"], {"MAX_CONCURRENT_DOWNLOADS": "2"}, 2),          # else max_concurrent_downloads
+])
+def test_downloads_run_in_parallel(server, cache, args, env, expected):
+    assert make("refresh", cache=cache, server=server).returncode == 0
+    for name in HUMAN:
+        server.add_fault(f"/homo_sapiens/{name}", "delay", seconds=1.0)
+    server.max_in_flight = 0
+    result = make(*args, cache=cache, server=server, **env)
+    assert result.returncode == 0, output(result)
+    assert server.max_in_flight == expected
+
+
+def test_progress_lines_when_not_on_a_terminal():
+    import io
+
+    stream = io.StringIO()
+    progress = common.Progress("x.vcf.gz", total=4 << 20, every=0, stream=stream)
+    progress.update(1 << 20)
+    progress.update(1 << 20)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "x.vcf.gz: 2.0 MiB of 4.0 MiB (50%)" in lines[-1] and "/s" in lines[-1] and "ETA" in lines[-1]
+
+
 def test_mouse_single_file_layout(server, site, cache):
     result = make("download", "SPECIES=mus_musculus", cache=cache, server=server)
     assert result.returncode == 0, output(result)
