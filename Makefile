@@ -68,8 +68,10 @@ lock: | $(UV)
 # The per-file targets come from a Make fragment written from vcf_urls.json. It is
 # included only for goals that need it, so `make help` or `make test` never touch the
 # network. Discovery runs when vcf_urls.json is missing, or on `make refresh`.
+# longevitymap needs it only for the species' own files, not when ENSEMBL_PARQUET is set.
 PIPELINE_GOALS := download vcfs verify parquet parquets longevitymap
-ifneq ($(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)),)
+FRAGMENT_GOALS := $(filter-out $(if $(ENSEMBL_PARQUET),longevitymap),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)))
+ifneq ($(FRAGMENT_GOALS),)
 include $(FRAGMENT)
 endif
 VCF_NAMES ?=
@@ -130,11 +132,13 @@ bench-vcf: scripts/vcfbench.py scripts/vcf2parquet.py scripts/synthvcf.py | $(VE
 # ---------------------------------------------------------------- longevitymap
 # The curated SQLite is fetched (or copied from a local path) once, checked, and kept;
 # FORCE=1 fetches it again. The module tables are rebuilt when the SQLite, a SQL file,
-# the script or the Ensembl Parquet set changed. The set is the species' Parquet files
-# ($(PARQUETS), built by `make parquet` first) unless ENSEMBL_PARQUET (config
-# ensembl_parquet) names a path, directory or glob: then the files it matches.
+# the script, an Ensembl Parquet file, the list of those files, CURATOR or METHOD
+# changed. The set is the species' Parquet files ($(PARQUETS), built by `make parquet`
+# first) unless ENSEMBL_PARQUET (config ensembl_parquet) names a path, directory or
+# glob: then the files it matches (and the discovery fragment is not needed).
 LM_DIR     := $(CACHE_DIR)/modules/longevitymap
 LM_SQLITE  := $(LM_DIR)/longevitymap.sqlite
+LM_INPUTS  := $(LM_DIR)/inputs.txt
 LM_OUTPUTS := $(addprefix $(LM_DIR)/,annotations.parquet studies.parquet weights.parquet unresolved.tsv conflicts.tsv)
 LM_ENSEMBL_SRC := $(ENSEMBL_PARQUET)
 LM_URL         := $(LONGEVITYMAP_URL)
@@ -150,8 +154,14 @@ longevitymap: $(LM_OUTPUTS)
 $(LM_SQLITE): $(LM_URL_FILE) $(FORCED) | $(VENV_OK)
 	$(PY) scripts/longevitymap.py fetch
 
+# inputs.txt holds the file list, CURATOR, METHOD and the module parameters. Its recipe
+# runs every time (about 0.2 s) but rewrites the file only when that content changed,
+# so a different set or config rebuilds the tables and an unchanged one does not.
+$(LM_INPUTS): force | $(VENV_OK)
+	@$(PY) scripts/longevitymap.py inputs $(LM_ENSEMBL)
+
 # The script reads exactly the Parquet files Make tracks.
-$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(FORCED) | $(VENV_OK)
+$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(LM_INPUTS) $(FORCED) | $(VENV_OK)
 	$(PY) scripts/longevitymap.py build $(LM_ENSEMBL)
 
 # Benchmark: a synthetic Ensembl Parquet set of LM_BENCH_ROWS rows (cached under bench/,

@@ -46,12 +46,16 @@ longevitymap *vars:
 bench-longevitymap *vars:
     make "$@" bench-longevitymap
 
+# Leading NAME=value words (`just upload SPECIES=mus_musculus --dry-run`) become
+# environment variables, as Make variables do for the other recipes; the rest goes to the script.
+env_args := 'while [[ $# -gt 0 && $1 =~ ^[A-Z_][A-Z0-9_]*= ]]; do export "$1"; shift; done;'
+
 # Publish the Ensembl Parquet set + dataset card to the Hub (`just upload --dry-run` shows the plan)
 upload *args:
     @make --no-print-directory -s venv
-    {{py}} scripts/upload.py ensembl "$@"
+    @{{env_args}} {{py}} scripts/upload.py ensembl "$@"
 
 # Publish the LongevityMap module tables + metadata.yaml to the Hub (`--dry-run` shows the plan)
 upload-longevitymap *args:
     @make --no-print-directory -s venv
-    {{py}} scripts/upload.py longevitymap "$@"
+    @{{env_args}} {{py}} scripts/upload.py longevitymap "$@"

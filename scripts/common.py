@@ -81,6 +81,19 @@ def step_log_path(cfg: dict) -> Path:
     return species_dir(cfg) / "steps.jsonl"
 
 
+def species_parquets(cfg: dict, species: str | None = None) -> list[Path]:
+    """The species' Parquet files made by the converter, sorted by name:
+    <species>-<name>.parquet plus <species>.parquet (single-file species). Regular files
+    with plain names only: hidden/temporary names (.x.pid.tmp), sub-directories and names
+    that are not safe file names are left out."""
+    species = check_name(species or cfg["species"], "species")
+    folder = species_dir(cfg, species)
+    wanted = re.compile(re.escape(species) + r"(-[A-Za-z0-9][A-Za-z0-9._-]*)?\.parquet")
+    candidates = [*folder.glob(f"{species}-*.parquet"), folder / f"{species}.parquet"]
+    return sorted({p for p in candidates
+                   if wanted.fullmatch(p.name) and ".." not in p.name and p.is_file()})
+
+
 # --- files -----------------------------------------------------------------------
 
 def atomic_write(path: Path, data: bytes, only_if_changed: bool = False) -> bool:

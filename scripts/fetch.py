@@ -42,7 +42,7 @@ class Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     if value.strip().isdigit():
@@ -76,7 +76,7 @@ def _timeouts(cfg: dict) -> tuple[float, float]:
 def _check_status(resp: requests.Response, url: str) -> None:
     status = resp.status_code
     if status in (408, 429) or status >= 500:
-        raise Retryable(f"HTTP {status} {resp.reason}", _retry_after(resp.headers.get("Retry-After")))
+        raise Retryable(f"HTTP {status} {resp.reason}", retry_after_seconds(resp.headers.get("Retry-After")))
     if status >= 400:
         raise common.Failure(f"{url}: HTTP {status} {resp.reason}")
 

@@ -4,15 +4,20 @@ one record for the card's example, never a full read of the data."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import common
 from common import Failure
+from longevitymap import MODULE, OUTPUTS
 
-MODULE = "longevitymap"
-MODULE_TABLES = ("annotations", "studies", "weights")
+MODULE_TABLES = tuple(Path(name).stem for name in OUTPUTS if name.endswith(".parquet"))
+# Where the module's data comes from, as published in metadata.yaml (the configured
+# longevitymap_url may be a local path or a test server: it is not published).
+MODULE_SOURCE = "https://github.com/dna-seq/just_longevitymap"
+# The logo referenced when the module directory has no logo.{png,jpg,jpeg} of its own:
+# the Just-DNA project logo (the one just-dna-lite's README shows).
+DEFAULT_LOGO = "https://raw.githubusercontent.com/dna-seq/just-dna-lite/main/webui/assets/just_dna_seq.jpg"
 
 
 def natural_key(name: str) -> list:
@@ -20,7 +25,8 @@ def natural_key(name: str) -> list:
 
 
 def parquet_facts(path: Path) -> dict:
-    """Rows, size, schema and release/date of a Parquet file, from its footer."""
+    """Rows, size, schema, and the Ensembl release and VCF file date that
+    vcf2parquet writes into the footer (keys ensembl_release, vcf_file_date)."""
     import polars as pl
     import pyarrow.parquet as pq
 
@@ -29,50 +35,14 @@ def parquet_facts(path: Path) -> dict:
         schema = pl.read_parquet_schema(path)
     except Exception as exc:  # noqa: BLE001 - any reader error means an unusable file
         raise Failure(f"{path}: not a readable Parquet file ({exc})") from None
-    kv = {}
-    for key, value in (meta.metadata or {}).items():
-        key = key.decode("utf-8", "replace")
-        if key.startswith("ARROW:") or key == "pandas":
-            continue
-        kv[key] = value.decode("utf-8", "replace")
-    release, date = release_and_date(kv)
+    kv = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+          for k, v in (meta.metadata or {}).items()}
+    date = kv.get("vcf_file_date") or "unknown"
+    if re.fullmatch(r"\d{8}", date):  # VCF ##fileDate=YYYYMMDD
+        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
     return {"name": path.name, "rows": meta.num_rows, "size": path.stat().st_size,
             "schema": [(name, str(dtype)) for name, dtype in schema.items()],
-            "release": release, "date": date}
-
-
-def _flatten(kv: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for key, value in kv.items():
-        try:
-            obj = json.loads(value)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict):
-            out.update({f"{key}.{k}": str(v) for k, v in obj.items()})
-        else:
-            out[key] = value
-    return out
-
-
-def release_and_date(kv: dict[str, str]) -> tuple[str, str]:
-    """Ensembl release and VCF fileDate from Parquet key-value metadata, read
-    defensively (the keys are the converter's choice); "unknown" when absent."""
-    release = date = None
-    for key, value in _flatten(kv).items():
-        low = key.lower()
-        if release is None and ("release" in low or ("ensembl" in low and "version" in low)):
-            m = re.search(r"\d+", value)
-            release = m.group() if m else (value.strip() or None)
-        if release is None:
-            m = re.search(r"ensembl\W*version\s*=\s*(\d+)", value, re.I)
-            if m:
-                release = m.group(1)
-        if date is None and re.search(r"file_?date", low):
-            date = value.strip() or None
-    if date and re.fullmatch(r"\d{8}", date):
-        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    return release or "unknown", date or "unknown"
+            "release": kv.get("ensembl_release") or "unknown", "date": date}
 
 
 def summary(values: list[str]) -> str:
@@ -120,6 +90,14 @@ def first_record(path: Path) -> dict | None:
         return None
 
 
+def data_paths(species: str, files: list[Path]) -> str | list[str]:
+    """The card's data_files pattern(s): data/<species>-*.parquet for per-chromosome
+    files, data/<species>.parquet for a single-file species."""
+    paths = sorted({f"data/{species}.parquet" if f.name == f"{species}.parquet"
+                    else f"data/{species}-*.parquet" for f in files})
+    return paths[0] if len(paths) == 1 else paths
+
+
 def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict]) -> str:
     import yaml
 
@@ -137,7 +115,7 @@ def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict
         "tags": ["biology", "genomics", "variants", "vcf", "ensembl", species],
         "size_categories": [size_category(rows)],
         "configs": [{"config_name": species, "default": True,
-                     "data_files": [{"split": "train", "path": f"data/{species}-*.parquet"}]}],
+                     "data_files": [{"split": "train", "path": data_paths(species, files)}]}],
     }
     # Columns: in order of first appearance; note the ones absent from some files.
     columns: dict[str, set[str]] = {}
@@ -202,6 +180,8 @@ def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict
 
 
 def module_metadata(cfg: dict, logo: Path | None) -> str:
+    """metadata.yaml of the module. ``logo``: a logo file published beside it (then
+    referenced by its file name, relative to metadata.yaml), else DEFAULT_LOGO."""
     import yaml
 
     meta = {
@@ -212,10 +192,10 @@ def module_metadata(cfg: dict, logo: Path | None) -> str:
         "report_title": "Longevity Variants",
         "icon": "heart-pulse",
         "color": "#21ba45",
-        "logo": logo.name if logo else None,
+        "logo": logo.name if logo else DEFAULT_LOGO,
         "curator": cfg["curator"],
         "method": cfg["method"],
-        "source": cfg["longevitymap_url"],
+        "source": MODULE_SOURCE,
         "tables": {t: f"{t}.parquet" for t in MODULE_TABLES},
     }
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)

@@ -31,16 +31,10 @@ import typer
 
 import common
 import lmfixture
+from synthvcf import CLIN_FLAGS, SOURCE_FLAGS  # the flags of the generator's release-114 header
+from synthvcf import EVIDENCE_FLAGS as E_FLAGS
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
-
-E_FLAGS = ["E_Cited", "E_Multiple_observations", "E_Freq", "E_TOPMed", "E_Hapmap",
-           "E_Phenotype_or_Disease", "E_ESP", "E_gnomAD", "E_1000G", "E_ExAC"]
-CLIN_FLAGS = ["CLIN_risk_factor", "CLIN_protective", "CLIN_confers_sensitivity", "CLIN_other",
-              "CLIN_drug_response", "CLIN_uncertain_significance", "CLIN_benign",
-              "CLIN_likely_pathogenic", "CLIN_pathogenic", "CLIN_likely_benign",
-              "CLIN_histocompatibility", "CLIN_not_provided", "CLIN_association"]
-SOURCE_FLAGS = ["dbSNP_156", "HGMD-PUBLIC_20204", "ClinVar_202409"]
 
 # Pseudo-random but deterministic: a multiplicative hash of the row number, one
 # "stream" per column (k), reduced to [0, 1).

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import typer
 
+import common
+
 # The tables of just_longevitymap's data/longevitymap.sqlite, as created there.
 SCHEMA = """
 CREATE TABLE `gene` (
@@ -114,7 +116,8 @@ VARIANTS = [
 ]
 # (id, allele, state, zygosity, weight, rsid, priority, category_id)
 ALLELE_WEIGHTS = [
-    # APOE anchors (rs7412 listed twice, as in the real curation: merged, not conflicting)
+    # APOE anchors; row 4 repeats row 0 (same genotype, same weight) to exercise the
+    # merge: it is merged, not a conflict (the real curation has no such duplicate)
     (0, "T", "alt", "het", 0.5, "rs7412", "1.0", 1),
     (1, "T", "alt", "hom", 1.0, "rs7412", "1.0", 1),
     (2, "C", "alt", "het", -0.5, "rs429358", "1.0", 1),
@@ -159,7 +162,7 @@ def build_sqlite(path: Path, *, allele_weights=None, variants=None, genes=None,
     curation above; tests give their own."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = common.temp_path_for(path)
     tmp.unlink(missing_ok=True)
     try:
         con = sqlite3.connect(tmp)

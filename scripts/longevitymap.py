@@ -1,15 +1,18 @@
 """LongevityMap module: curated SQLite + Ensembl Parquet set -> module tables.
 
     python scripts/longevitymap.py fetch    # longevitymap_url -> <cache>/modules/longevitymap/longevitymap.sqlite
+    python scripts/longevitymap.py inputs   # file list, curator, method -> inputs.txt (only when changed)
     python scripts/longevitymap.py build    # -> annotations/studies/weights.parquet, unresolved.tsv, conflicts.tsv
 
 `fetch` downloads the curation (resumable, see fetch.py) or copies it when
 longevitymap_url is a local path, checks that it is a LongevityMap SQLite, and only
-then renames it into place. `build` loads the SQLite tables into DuckDB (through
-Python's sqlite3 and Arrow: DuckDB's sqlite extension needs the internet), runs the
-SQL files in sql/ in order (curated, ensembl_hits, candidates, then one file per
-output), memory-bounded (memory_limit, spilling to <cache>/tmp/duckdb), and writes
-every output through a temporary name; on failure no output is left behind.
+then renames it into place. `inputs` lets Make notice a changed Ensembl file list,
+curator or method: it rewrites inputs.txt only when its content changes. `build`
+loads the SQLite tables into DuckDB (through Python's sqlite3 and Arrow: DuckDB's
+sqlite extension needs the internet), runs the SQL files in sql/ in order (curated,
+ensembl_hits, candidates, then one file per output), memory-bounded (memory_limit,
+spilling to <cache>/tmp/duckdb), and writes every output through a temporary name;
+on failure no output is left behind.
 """
 
 from __future__ import annotations
@@ -69,6 +72,21 @@ def module_dir(cfg: dict) -> Path:
 
 def sqlite_path(cfg: dict) -> Path:
     return module_dir(cfg) / "longevitymap.sqlite"
+
+
+def inputs_path(cfg: dict) -> Path:
+    return module_dir(cfg) / "inputs.txt"
+
+
+def inputs_text(cfg: dict, files: list[str]) -> str:
+    """What the tables depend on besides file contents: the Ensembl file list and the
+    parameters bound into the SQL. Make rebuilds the tables when this text changes."""
+    lines = ["# Inputs of the LongevityMap tables (written by `longevitymap.py inputs`; a change",
+             "# here makes `make longevitymap` rebuild them).",
+             f"module = {MODULE}", f"phenotype = {PHENOTYPE}",
+             f"curator = {cfg['curator']}", f"method = {cfg['method']}"]
+    lines += [f"ensembl = {os.path.abspath(f)}" for f in files]
+    return "\n".join(lines) + "\n"
 
 
 # --- the curated SQLite ---------------------------------------------------------------
@@ -134,24 +152,27 @@ def ensembl_files(cfg: dict, source: str | None = None) -> list[str]:
     directory of *.parquet, or a glob), else the species' own files
     (<species>-*.parquet, or <species>.parquet for single-file species)."""
     source = source or str(cfg["ensembl_parquet"] or "")
-    if source:
-        source = os.path.expanduser(source)
-        patterns = [os.path.join(source, "*.parquet")] if os.path.isdir(source) else [source]
-    else:
-        species = common.check_name(str(cfg["species"]), "species")
-        d = common.species_dir(cfg)
-        patterns = [str(d / f"{species}-*.parquet"), str(d / f"{species}.parquet")]
-    files = sorted({f for p in patterns for f in glob.glob(p) if os.path.isfile(f)})
+    if not source:
+        files = [str(p) for p in common.species_parquets(cfg)]
+        if not files:
+            species = cfg["species"]
+            raise common.Failure(f"no {species}-*.parquet or {species}.parquet in {common.species_dir(cfg)}; "
+                                 "run `make parquet` or point ENSEMBL_PARQUET (config ensembl_parquet) at the set")
+        return files
+    source = os.path.expanduser(source)
+    pattern = os.path.join(source, "*.parquet") if os.path.isdir(source) else source
+    files = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
     if not files:
-        raise common.Failure(f"no Ensembl Parquet file matches {' or '.join(patterns)}; run "
-                             "`make parquet` or point ENSEMBL_PARQUET (config ensembl_parquet) at the set")
+        raise common.Failure(f"no Ensembl Parquet file matches {pattern}; run `make parquet` or point "
+                             "ENSEMBL_PARQUET (config ensembl_parquet) at the set")
     return files
 
 
 def ensembl_view(con, files: list[str]) -> dict:
     """Register the view `ensembl` over ``files`` with the columns the SQL reads under
-    fixed names. The ClinVar flag is found by pattern (its name changes each release);
-    absent flags become NULL. Returns facts about the set."""
+    fixed names. The ClinVar flag is found by pattern (its name changes each release).
+    A flag column present in any file of the set is false where it is NULL (or absent
+    from a file); a flag absent from the whole set is NULL. Returns facts about the set."""
     import duckdb
 
     label = files[0] if len(files) == 1 else f"{os.path.dirname(files[0])} ({len(files)} files)"
@@ -173,7 +194,7 @@ def ensembl_view(con, files: list[str]) -> dict:
     project.append("(" + " OR ".join(f'coalesce("{c}", false)' for c in clinvar) + ") AS clinvar"
                    if clinvar else "CAST(NULL AS BOOLEAN) AS clinvar")
     for alias, column in CLIN_FLAGS.items():
-        project.append(f'"{column}" AS {alias}' if column in types
+        project.append(f'coalesce("{column}", false) AS {alias}' if column in types
                        else f"CAST(NULL AS BOOLEAN) AS {alias}")
     rel.project(", ".join(project)).create_view("ensembl")
     if not clinvar:
@@ -256,8 +277,12 @@ def build_tables(cfg: dict, sqlite: Path, files: list[str]) -> tuple[dict, dict]
         facts.update(curated_rows=curated[0], curated_rsids=curated[1],
                      ensembl_hits=con.execute("SELECT count(*) FROM ensembl_hits").fetchone()[0])
         resolved = con.execute("SELECT count(*) FROM candidates "
-                           "WHERE genotype IS NOT NULL AND NOT conflict").fetchone()[0]
+                               "WHERE genotype IS NOT NULL AND NOT conflict").fetchone()[0]
         facts["merged_rows"] = resolved - results["weights.parquet"].num_rows
+        # Curated rows that gave a weights row or merged into one (the rest are in unresolved.tsv).
+        facts["published_ids"] = [r[0] for r in con.execute(
+            "SELECT DISTINCT curated_id FROM candidates WHERE genotype IS NOT NULL AND NOT conflict "
+            "ORDER BY curated_id").fetchall()]
     except duckdb.Error as exc:
         raise common.Failure(f"DuckDB failed while building the module: {str(exc).splitlines()[0]}") from None
     finally:
@@ -296,13 +321,18 @@ def summary(results: dict, facts: dict, seconds: float) -> str:
     from collections import Counter
 
     reasons = Counter(results["unresolved.tsv"].column("reason").to_pylist())
+    clashes = Counter(results["conflicts.tsv"].column("reason").to_pylist())
     lines = [f"{MODULE}: {facts['curated_rows']} curated rows ({facts['curated_rsids']} rsids) "
              f"against {facts['ensembl_rows']:,} Ensembl rows in {facts['ensembl_files']} file(s) "
              f"({facts['ensembl_hits']} records of curated rsids) in {seconds:.1f} s"]
     for name, table in results.items():
         lines.append(f"  {name:<20} {table.num_rows:>7} rows")
+    lines.append(f"  curated rows published (in weights, or merged into a weights row): "
+                 f"{len(facts['published_ids'])}; in unresolved.tsv: {results['unresolved.tsv'].num_rows}")
     if reasons:
         lines.append("  unresolved by reason: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()))
+    if clashes:
+        lines.append("  conflicts.tsv rows by reason: " + ", ".join(f"{r} {n}" for r, n in clashes.most_common()))
     lines.append(f"  genotype rows merged (same genotype and weight from several curated rows): "
                  f"{facts['merged_rows']}")
     return "\n".join(lines)
@@ -316,7 +346,7 @@ def fetch(source: str = typer.Option(None, help="URL or local path (default: con
     cfg = common.load_config()
     source = source or str(cfg["longevitymap_url"])
     dest = sqlite_path(cfg)
-    staging = dest.with_name(dest.name + ".download")
+    tmp = common.temp_path_for(dest)
     try:
         with common.step(module_dir(cfg) / "steps.jsonl", "longevitymap-fetch", dest) as rec:
             rec["source"] = source
@@ -324,31 +354,60 @@ def fetch(source: str = typer.Option(None, help="URL or local path (default: con
             if re.match(r"https?://", source):
                 import fetch as fetcher
 
-                fetcher.fetch_url(source, staging, cfg)
+                try:  # resumes within this run (retries); a failed run leaves no partial file
+                    rec.update(fetcher.fetch_url(source, tmp, cfg))
+                finally:
+                    fetcher.Transfer(source, tmp, cfg, None).discard()
             elif "://" in source and not source.startswith("file://"):
                 raise common.Failure(f"{source}: unsupported URL scheme (http, https or a local path)")
             else:
                 local = Path(source.removeprefix("file://")).expanduser()
                 if not local.is_file():
                     raise common.Failure(f"{local}: no such file (longevitymap_url)")
-                tmp = common.temp_path_for(staging)
-                try:
-                    shutil.copyfile(local, tmp)
-                    os.replace(tmp, staging)
-                finally:
-                    tmp.unlink(missing_ok=True)
-            try:
-                check_sqlite(staging, label=source)
-            except common.Failure:
-                staging.unlink(missing_ok=True)
-                raise
-            os.replace(staging, dest)
+                shutil.copyfile(local, tmp)
+            check_sqlite(tmp, label=source)
+            os.replace(tmp, dest)
             rec["bytes"] = dest.stat().st_size
     except common.Failure as exc:
         common.die(str(exc))
     except OSError as exc:
         common.die(f"{exc.filename or dest}: {exc.strerror or exc}")
+    finally:
+        tmp.unlink(missing_ok=True)
     common.say(f"{dest}: {common.human_bytes(dest.stat().st_size)} from {source}")
+
+
+def resolve_files(cfg: dict, files: list[Path] | None, ensembl: str | None, check: bool = True) -> list[str]:
+    """The Ensembl Parquet set: ``files`` when given (Make passes the ones it tracks),
+    else ``ensembl`` / config ensembl_parquet / the species' files."""
+    if not files:
+        return ensembl_files(cfg, ensembl)
+    if check:
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise common.Failure(f"{missing[0]}: no such Ensembl Parquet file")
+    return [str(f) for f in files]
+
+
+@app.command()
+def inputs(
+    files: list[Path] = typer.Argument(None, help="Ensembl Parquet files (Make passes the set it tracks; "
+                                                  "they need not exist yet)"),
+    ensembl: str = typer.Option(None, help="Ensembl Parquet path, directory or glob, when no FILES are given"),
+) -> None:
+    """Record the Ensembl file list, curator, method and module parameters in
+    <cache>/modules/longevitymap/inputs.txt, rewriting it only when they changed."""
+    cfg = common.load_config()
+    path = inputs_path(cfg)
+    try:
+        text = inputs_text(cfg, resolve_files(cfg, files, ensembl, check=False))
+        existed = path.exists()
+        if common.atomic_write(path, text.encode(), only_if_changed=True):
+            common.say(f"{path}: {'changed' if existed else 'written'}; the tables will be rebuilt")
+    except common.Failure as exc:
+        common.die(str(exc))
+    except OSError as exc:
+        common.die(f"{exc.filename or path}: {exc.strerror or exc}")
 
 
 @app.command()
@@ -368,17 +427,12 @@ def build(
             if not sqlite.exists():
                 raise common.Failure(f"{sqlite}: missing; run `make longevitymap` "
                                      "(or `longevitymap.py fetch`) first")
-            if files:
-                missing = [str(f) for f in files if not f.is_file()]
-                if missing:
-                    raise common.Failure(f"{missing[0]}: no such Ensembl Parquet file")
-                paths = [str(f) for f in files]
-            else:
-                paths = ensembl_files(cfg, ensembl)
+            paths = resolve_files(cfg, files, ensembl)
             results, facts = build_tables(cfg, sqlite, paths)
             facts["ensembl_rows"] = ensembl_rows(paths)
             write_outputs(out_dir, results)
-            rec.update(facts)
+            rec.update({k: v for k, v in facts.items() if k != "published_ids"},
+                       published_curated_rows=len(facts["published_ids"]))
             rec.update({name.split(".")[0] + "_rows": t.num_rows for name, t in results.items()})
     except BaseException as exc:  # noqa: BLE001 - whatever the cause, no output is left
         remove_outputs(out_dir)

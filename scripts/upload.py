@@ -1,7 +1,8 @@
 """Publish the prepared data on the Hugging Face Hub.
 
-ensembl: every <species>-*.parquet of the species directory goes to the
-dataset repo hf_ensembl_repo under data/, with a generated dataset card.
+ensembl: every <species>-*.parquet (or the single <species>.parquet) of the
+species directory goes to the dataset repo hf_ensembl_repo under data/, with a
+generated dataset card.
 longevitymap: the module tables and a metadata.yaml go to hf_modules_repo
 under data/longevitymap/.
 
@@ -15,18 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
 import common
+import fetch
 import hubcard
 from common import Failure, say
-from hubcard import MODULE, MODULE_TABLES, natural_key
+from hubcard import MODULE_TABLES, natural_key
+from longevitymap import MODULE, module_dir
 
 DIGEST_CACHE = "upload_digests.json"  # under the cache root
 REPO_TYPE = "dataset"
@@ -59,26 +60,14 @@ class Item:
 
 
 def ensembl_files(cfg: dict) -> list[Path]:
-    """The species' Parquet files: <species>-<safe name>.parquet, regular files only.
-    Temporary (.name.pid.tmp), partial, stray files and sub-directories are ignored."""
-    species = cfg["species"]
-    folder = common.species_dir(cfg)
-    wanted = re.compile(re.escape(species) + r"-[A-Za-z0-9][A-Za-z0-9._-]*\.parquet")
-    files = []
-    for path in sorted(folder.glob(f"{species}-*.parquet"), key=lambda p: natural_key(p.name)):
-        if not path.is_file():
-            continue
-        if not wanted.fullmatch(path.name) or ".." in path.name:
-            say(f"ignoring {path.name!r}: not a plain <species>-<name>.parquet file name")
-            continue
-        files.append(path)
+    """The species' Parquet files (common.species_parquets: <species>-<name>.parquet and
+    <species>.parquet, no temporary or stray files), chr1, chr2, …, chr10 order."""
+    files = sorted(common.species_parquets(cfg), key=lambda p: natural_key(p.name))
     if not files:
-        raise Failure(f"no {species}-*.parquet files in {folder}: run `make parquet` first")
+        species = cfg["species"]
+        raise Failure(f"no {species}-*.parquet or {species}.parquet in {common.species_dir(cfg)}: "
+                      "run `make parquet` first")
     return files
-
-
-def module_dir(cfg: dict) -> Path:
-    return Path(cfg["cache_dir"]) / "modules" / MODULE
 
 
 def module_files(cfg: dict) -> list[Path]:
@@ -216,21 +205,27 @@ def short(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def with_retries(cfg: dict, what: str, fn, retries: int | None = None):
-    """Call fn(); on network errors, timeouts, 408/409/412/429/5xx wait and call it
-    again (exponential backoff from 1 s to 60 s), at most cfg["retries"] times."""
-    retries = max(int(cfg["retries"] if retries is None else retries), 0)
-    attempt = 0
-    while True:
+def retry_after(exc: BaseException) -> float | None:
+    for e in _chain(exc):
+        response = getattr(e, "response", None)
+        if response is not None and getattr(response, "headers", None) is not None:
+            return fetch.retry_after_seconds(response.headers.get("Retry-After"))
+    return None
+
+
+def hub_call(cfg: dict, what: str, fn):
+    """fn() with fetch.with_retries: network errors, timeouts, 408/409/412/429/5xx are
+    retried (config retries, retry_backoff with jitter, a 429's Retry-After); other
+    errors pass through unchanged. Giving up raises Failure."""
+    def once():
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - sorted below
-            if not retryable(exc) or attempt >= retries:
-                raise
-            wait = min(2 ** attempt, 60)
-            attempt += 1
-            say(f"{what}: {short(exc)}; retrying in {wait} s (attempt {attempt + 1} of {retries + 1})")
-            time.sleep(wait)
+        except Exception as exc:  # noqa: BLE001 - sorted by retryable()
+            if retryable(exc):
+                raise fetch.Retryable(short(exc), retry_after(exc)) from exc
+            raise
+
+    return fetch.with_retries(what, cfg, once)
 
 
 def auth_failure(exc: BaseException, repo_id: str) -> Failure | None:
@@ -244,9 +239,45 @@ def auth_failure(exc: BaseException, repo_id: str) -> Failure | None:
     return None
 
 
+def write_access(me: dict, repo_id: str) -> str | None:
+    """Why the token of whoami answer ``me`` cannot write to datasets/<repo_id>, or
+    None when it can (or when whoami does not tell: then the Hub decides).
+    read token: no. write token: only in the user's own namespace or an organisation
+    the user belongs to with more than read rights. Fine-grained token: needs
+    repo.write globally, on the namespace (user/org) or on that dataset."""
+    namespace = repo_id.split("/")[0]
+    user = me.get("name", "?")
+    token = (me.get("auth") or {}).get("accessToken") or {}
+    role = token.get("role")
+    if role == "read":
+        return f"the token of {user} is read-only"
+    if role == "fineGrained":
+        scopes = token.get("fineGrained") or {}
+        if "repo.write" in (scopes.get("global") or []):
+            return None
+        for scope in scopes.get("scoped") or []:
+            entity = scope.get("entity") or {}
+            if "repo.write" not in (scope.get("permissions") or []):
+                continue
+            if entity.get("type") in ("user", "org") and entity.get("name") == namespace:
+                return None
+            if entity.get("type") == "dataset" and entity.get("name") == repo_id:
+                return None
+        return (f"the fine-grained token of {user} has no repo.write permission on "
+                f"{namespace} or datasets/{repo_id}")
+    if role == "write" and namespace != user and "orgs" in me:
+        org = next((o for o in me["orgs"] or [] if o.get("name") == namespace), None)
+        if org is None:
+            return f"{user} is not a member of the organisation {namespace}"
+        if org.get("roleInOrg") == "read":
+            return f"{user} has only read access in the organisation {namespace}"
+    return None
+
+
 def connect(cfg: dict, repo_id: str, dry_run: bool):
-    """Return (HfApi, notes). Checks the token before anything is hashed or sent.
-    A dry run goes on without a (valid) token and says what a real run would do."""
+    """Return (HfApi, notes). Checks the token, and that it may write to the repo,
+    before anything is hashed or sent. A dry run goes on without a (valid) token and
+    says what a real run would do."""
     from huggingface_hub import HfApi, get_token
 
     token = get_token()
@@ -258,8 +289,7 @@ def connect(cfg: dict, repo_id: str, dry_run: bool):
         return HfApi(token=False), [f"{message} - a real upload would stop here"]
     api = HfApi(token=token)
     try:
-        me = with_retries(cfg, "checking the token", lambda: api.whoami(),
-                          retries=0 if dry_run else None)
+        me = hub_call(cfg, "checking the token", lambda: api.whoami())
     except Exception as exc:  # noqa: BLE001
         failure = auth_failure(exc, repo_id) or Failure(
             f"could not check the token with {api.endpoint}: {short(exc)} (check the network "
@@ -267,9 +297,10 @@ def connect(cfg: dict, repo_id: str, dry_run: bool):
         if not dry_run:
             raise failure from None
         return HfApi(token=False), [f"{failure} - a real upload would stop here"]
-    role = (((me.get("auth") or {}).get("accessToken") or {}).get("role"))
-    if role == "read":
-        message = f"the token of {me.get('name')} is read-only: use a token with write access"
+    denied = write_access(me, repo_id)
+    if denied:
+        message = (f"{denied}, so it may not write to datasets/{repo_id}: use a token with "
+                   "write access to that repo or its organisation")
         if not dry_run:
             raise Failure(message)
         return api, [f"{message} - a real upload would stop here"]
@@ -351,6 +382,8 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
 
     if not sys.stderr.isatty():
         disable_progress_bars()  # the client's tqdm bars are noise in a log
+    if dry_run:
+        cfg = dict(cfg, retries=0)  # a plan, not a delivery: do not wait on a dead Hub
     api, notes = connect(cfg, repo_id, dry_run)
     paths = [i.path_in_repo for i in items]
     cache = DigestCache(Path(cfg["cache_dir"]) / DIGEST_CACHE)
@@ -362,8 +395,7 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
         print("dry run: nothing was sent to the Hub")
 
     try:
-        state = with_retries(cfg, "reading the repo", lambda: remote_state(api, repo_id, paths),
-                             retries=0 if dry_run else None)
+        state = hub_call(cfg, "reading the repo", lambda: remote_state(api, repo_id, paths))
     except Exception as exc:  # noqa: BLE001
         failure = auth_failure(exc, repo_id)
         if dry_run:
@@ -377,11 +409,11 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
         if not create_repo:
             raise Failure(f"dataset repo {repo_id} not found on {api.endpoint} (or not visible to "
                           "this token): check the name (config hf_*_repo) or pass --create-repo")
-        url = with_retries(cfg, "creating the repo",
-                           lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, exist_ok=True))
+        url = hub_call(cfg, "creating the repo",
+                       lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, exist_ok=True))
         say(f"created {url}")
         record["created_repo"] = True
-        state = with_retries(cfg, "reading the repo", lambda: remote_state(api, repo_id, paths))
+        state = hub_call(cfg, "reading the repo", lambda: remote_state(api, repo_id, paths))
         if state is None:
             raise Failure(f"datasets/{repo_id} is still not visible after creating it: check that "
                           "the token may read it")
@@ -431,7 +463,7 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
                                  parent_commit=state_box["head"])
 
     try:
-        info = with_retries(cfg, "uploading", attempt)
+        info = hub_call(cfg, "uploading", attempt)
     except Exception as exc:  # noqa: BLE001
         failure = auth_failure(exc, repo_id)
         cause = str(failure) if failure else short(exc)
@@ -439,6 +471,17 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
             f"upload to datasets/{repo_id} failed: {cause}. Nothing was committed - a Hub commit "
             f"is all or nothing, so the repo is as it was. Fix the cause and run the same command "
             f"again (content that already reached the Hub is not sent twice).") from None
+    if info is None and state_box["head"] != head:
+        # Nothing left to send and the repo moved on from the planned parent: an earlier
+        # attempt's commit went through and only its answer was lost. That commit is
+        # this run's; the record keeps the plan it carried out.
+        new_head = state_box["head"]
+        record["commit"] = new_head
+        record["commit_url"] = f"{api.endpoint}/datasets/{repo_id}/commit/{new_head}"
+        record["bytes_sent"] = sum(i["bytes"] for i in record["uploaded"])
+        say(f"the commit went through although its answer was lost: datasets/{repo_id} is now at "
+            f"{new_head[:7]} ({record['commit_url']})")
+        return
     record["uploaded"] = [{"path": i.path_in_repo, "bytes": i.size, "reason": i.reason}
                           for i in items if i.action == "upload"]
     record["skipped"] = [{"path": i.path_in_repo, "reason": i.reason}
@@ -471,6 +514,8 @@ def main_guard(fn) -> None:
         fn()
     except Failure as exc:
         common.die(str(exc))
+    except OSError as exc:
+        common.die(f"{exc.filename or 'upload'}: {exc.strerror or exc}")
     except KeyboardInterrupt:
         common.die("interrupted; nothing was committed unless a commit id was printed", code=130)
 
@@ -478,7 +523,7 @@ def main_guard(fn) -> None:
 @app.command()
 def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO,
             species: str = typer.Option(None, help="Ensembl species (default: from config).")):
-    """Upload <cache>/ensembl/<species>/<species>-*.parquet to <repo>/data/, with a dataset card."""
+    """Upload <cache>/ensembl/<species>/<species>-*.parquet (or <species>.parquet) to <repo>/data/, with a dataset card."""
     cfg = common.load_config()
     if species:
         cfg["species"] = species

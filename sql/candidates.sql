@@ -1,8 +1,12 @@
 -- candidates: every checked curated row against every Ensembl record of its rsid,
 -- resolved into genotypes in Ensembl's forward orientation. One row per (curated
 -- row, record, genotype); a curated row that yields no genotype at a record (or has
--- no record) gets one row with `problem` set instead. `conflict` marks genotypes that
--- several curated rows give with different weights.
+-- no record) gets one row with `problem` set instead. Per key (rsid, genotype, chrom,
+-- start): `conflict` marks genotypes that several curated rows give with different
+-- weights (none is published); `n_records` counts the Ensembl records that give the
+-- genotype there; `published` marks the one row per key that weights publishes: the
+-- first record by (end, ref, alts), then the lowest curated id (the other rows of the
+-- key are merged into it).
 -- Rules: hom -> [allele, allele]; het + spec -> the two bases; het + alt/ref -> the
 -- allele paired with each other allele of the record (ref and alts). A curated allele
 -- found neither in ref nor alts but whose complement (A<->T, C<->G) is, is read on the
@@ -91,18 +95,23 @@ unioned AS (
     SELECT * FROM unresolved
 ),
 
-final AS (
+keyed AS (
     SELECT
         curated_id, rsid, allele, allele_state, zygosity, weight, priority,
         chrom, start, "end", ref, alts, clinvar, pathogenic, benign, likely_pathogenic, likely_benign,
-        strand, genotype, problem, problem_detail,
-        -- NULL weights count as one more distinct value
-        genotype IS NOT NULL AND (
-            count(DISTINCT weight) OVER key
-            + CASE WHEN count(weight) OVER key < count(*) OVER key THEN 1 ELSE 0 END
-        ) > 1 AS conflict
+        record_label AS record, strand, genotype, problem, problem_detail,
+        genotype IS NOT NULL AND count(DISTINCT weight) OVER key > 1 AS conflict,
+        CASE WHEN genotype IS NOT NULL THEN count(DISTINCT record_label) OVER key END AS n_records,
+        row_number() OVER (key ORDER BY "end", ref, alts, curated_id) AS rank_in_key
     FROM unioned
     WINDOW key AS (PARTITION BY rsid, genotype, chrom, start)
+),
+
+final AS (
+    SELECT
+        * EXCLUDE (rank_in_key),
+        genotype IS NOT NULL AND NOT conflict AND rank_in_key = 1 AS published
+    FROM keyed
 )
 
 SELECT * FROM final ORDER BY curated_id, chrom, start, ref, genotype

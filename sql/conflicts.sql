@@ -1,25 +1,40 @@
--- conflicts: genotypes that several curated rows give with different weights at the
--- same record; none of them is published in weights. One row per curated row involved.
+-- conflicts: the (rsid, genotype, chrom, start) keys that more than one source gives,
+-- one row per (curated row, Ensembl record) involved, with the reason:
+--   conflicting_weights  several curated rows give the genotype with different weights;
+--                        nothing is published for the key.
+--   several_records      several Ensembl records at that position give the genotype
+--                        (same weight); the row of the record marked
+--                        `record_published` (the first by end, ref, alts) is in weights.
 -- Reads: candidates.
-WITH conflicting AS (
-    SELECT *
+WITH keyed AS (
+    SELECT
+        *,
+        CASE WHEN conflict THEN 'conflicting_weights'
+             WHEN n_records > 1 THEN 'several_records'
+        END AS reason,
+        -- the record whose row weights publishes (see candidates.published)
+        bool_or(published) OVER (PARTITION BY rsid, genotype, chrom, start, record) AS record_published
     FROM candidates
-    WHERE conflict
+    WHERE genotype IS NOT NULL
 ),
 
 final AS (
     SELECT
+        reason,
         rsid,
         chrom,
         start,
         array_to_string(genotype, '/') AS genotype,
+        record,
+        record_published,
         curated_id,
         allele,
         allele_state AS state,
         zygosity,
         weight,
         strand
-    FROM conflicting
+    FROM keyed
+    WHERE reason IS NOT NULL
 )
 
-SELECT DISTINCT * FROM final ORDER BY rsid, chrom, start, genotype, curated_id
+SELECT DISTINCT * FROM final ORDER BY rsid, chrom, start, genotype, record, curated_id

@@ -1,7 +1,7 @@
 -- curated: the rows of LongevityMap's allele_weights, cleaned and checked.
--- One row per curated row. `problem` names why the row cannot be resolved before
--- looking at Ensembl (NULL when it can); `bases` are the curated bases: one for
--- state alt/ref, the two bases of the genotype for state spec.
+-- One row per curated row. `problem` names why the row cannot be resolved or
+-- published before looking at Ensembl (NULL when it can); `bases` are the curated
+-- bases: one for state alt/ref, the two bases of the genotype for state spec.
 -- Reads: allele_weights (registered by scripts/longevitymap.py from the SQLite).
 WITH source AS (
     SELECT id, allele, state, zygosity, weight, rsid, priority
@@ -39,6 +39,8 @@ checked AS (
             WHEN allele_state = 'spec'
                  AND (zygosity = 'het') = (substr(allele, 1, 1) = substr(allele, 2, 1))
                 THEN 'malformed_allele'
+            WHEN weight IS NULL
+                THEN 'missing_weight'
         END AS problem
     FROM cleaned
 ),
@@ -63,6 +65,7 @@ final AS (
                      THEN format('spec allele {} is not two bases of A, C, G, T', coalesce(allele_raw, 'NULL'))
                      ELSE format('allele {} is not one base of A, C, G, T', coalesce(allele_raw, 'NULL'))
                 END
+            WHEN 'missing_weight' THEN 'the row has no weight'
         END AS problem_detail
     FROM checked
 )

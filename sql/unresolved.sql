@@ -1,9 +1,11 @@
 -- unresolved: every curated row that did not become (or merge into) a weights row,
 -- with the reason. A row that resolved at one Ensembl record of its rsid counts as
 -- resolved even if another record of the rsid did not fit.
--- Reasons: not_an_rsid, unknown_state, unknown_zygosity, malformed_allele (from
--- curated); rsid_not_in_ensembl, allele_matches_neither_strand, no_allele_to_pair_with
--- (from candidates); conflicting_weights (see conflicts.tsv).
+-- Reasons: not_an_rsid, unknown_state, unknown_zygosity, malformed_allele,
+-- missing_weight (from curated); rsid_not_in_ensembl, allele_matches_neither_strand,
+-- no_allele_to_pair_with (from candidates); conflicting_weights (see conflicts.tsv).
+-- Every curated row is either here or published (it gave a candidate row that is in
+-- weights or merged into one), never both.
 -- Reads: curated, candidates.
 WITH outcomes AS (
     SELECT

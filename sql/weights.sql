@@ -1,21 +1,15 @@
 -- weights: the table the consumer joins on (chrom, start, genotype) or (rsid, genotype).
--- One row per (rsid, genotype, chrom, start). Curated rows that give the same genotype
--- with the same weight are merged (the lowest curated id wins); genotypes given with
--- different weights are left out here and listed in conflicts.tsv.
+-- One row per (rsid, genotype, chrom, start): the candidate marked `published`.
+-- Curated rows that give the same genotype with the same weight are merged into it;
+-- when several Ensembl records give the genotype at that position, the first record by
+-- (end, ref, alts) is published and all of them are listed in conflicts.tsv
+-- (several_records); genotypes given with different weights are left out here and
+-- listed in conflicts.tsv (conflicting_weights).
 -- Parameters: $module, $curator, $method. Reads: candidates, variant.
-WITH resolved AS (
+WITH published_rows AS (
     SELECT *
     FROM candidates
-    WHERE genotype IS NOT NULL AND NOT conflict
-),
-
-merged AS (
-    SELECT *
-    FROM resolved
-    QUALIFY row_number() OVER (
-        PARTITION BY rsid, genotype, chrom, start
-        ORDER BY curated_id, "end", ref, alts
-    ) = 1
+    WHERE published
 ),
 
 -- The conclusion of an rsid, chosen deterministically among its studies: significant
@@ -59,7 +53,7 @@ final AS (
         m.benign,
         m.likely_pathogenic,
         m.likely_benign
-    FROM merged AS m
+    FROM published_rows AS m
     LEFT JOIN conclusions AS c USING (rsid)
 )
 

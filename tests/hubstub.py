@@ -14,9 +14,14 @@ implements just the endpoints the real ``huggingface_hub`` client calls when
     POST /api/repos/create                                 create a repo
 
 Files live in memory, so tests can assert exactly what was committed. Tokens
-have a role ("write", "read", or "fineGrained" with or without write access).
-``fail(method, pattern, status, times)`` injects faults: an HTTP status, or
-``"drop"`` to close the connection without an answer. Every request is logged
+have a role ("write", "read" or "fineGrained"), the organisations of their user
+and, for fine-grained ones, the scoped permissions whoami reports; whether the
+Hub lets them write is set separately (``can_write``), so a test can make whoami
+and the write endpoints disagree. ``fail(method, pattern, action, times,
+headers)`` injects faults: an HTTP status (with extra headers, e.g.
+Retry-After), ``"drop"`` to close the connection without an answer, or
+``"drop-after"`` to carry out the request and then close the connection
+instead of answering (a commit whose response is lost). Every request is logged
 in ``requests`` as ``(method, path)``; endpoints not listed above answer 404 and
 are logged in ``unknown``.
 """
@@ -56,8 +61,9 @@ class Repo:
 class Fault:
     method: str
     pattern: re.Pattern
-    action: int | str  # HTTP status, or "drop"
+    action: int | str  # HTTP status, "drop" or "drop-after"
     times: int
+    headers: dict = field(default_factory=dict)
 
 
 class FakeHub:
@@ -73,8 +79,12 @@ class FakeHub:
 
     # --- test-facing helpers ------------------------------------------------------
     def add_token(self, token: str, role: str = "write", can_write: bool | None = None,
-                  name: str = "tester") -> None:
-        self.tokens[token] = {"name": name, "role": role,
+                  name: str = "tester", orgs: dict[str, str] | None = None,
+                  scoped: list[tuple[str, str, list[str]]] | None = None) -> None:
+        """orgs: {organisation: roleInOrg}; scoped (fineGrained): [(entity type, entity
+        name, permissions)], as whoami-v2 reports them."""
+        self.tokens[token] = {"name": name, "role": role, "orgs": orgs or {},
+                              "scoped": scoped or [],
                               "can_write": role == "write" if can_write is None else can_write}
 
     def add_repo(self, repo_id: str) -> Repo:
@@ -89,8 +99,9 @@ class FakeHub:
     def commits(self, repo_id: str) -> list[dict]:
         return list(self.repos[repo_id].commits)
 
-    def fail(self, method: str, pattern: str, action: int | str = 500, times: int = 1) -> None:
-        self.faults.append(Fault(method, re.compile(pattern), action, times))
+    def fail(self, method: str, pattern: str, action: int | str = 500, times: int = 1,
+             headers: dict | None = None) -> None:
+        self.faults.append(Fault(method, re.compile(pattern), action, times, headers or {}))
 
     def count(self, method: str, pattern: str) -> int:
         rx = re.compile(pattern)
@@ -136,12 +147,12 @@ class FakeHub:
         repo.commits.append({"oid": oid, "summary": summary, "paths": sorted(files)})
         return oid
 
-    def take_fault(self, method: str, path: str) -> int | str | None:
+    def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
                 if fault.times > 0 and fault.method == method and fault.pattern.search(path):
                     fault.times -= 1
-                    return fault.action
+                    return fault
         return None
 
 
@@ -171,8 +182,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.shutdown(2)  # socket.SHUT_RDWR: the client sees a dropped connection
+
     def _send(self, status: int, payload=None, headers: dict | None = None,
               content_type: str = "application/json") -> None:
+        if getattr(self, "drop_answer", False):  # "drop-after": done, but no answer
+            return self._drop()
         body = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -216,12 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
         with hub.lock:
             hub.requests.append((method, path))
         fault = hub.take_fault(method, path)
-        if fault == "drop":
-            self.close_connection = True
-            self.connection.shutdown(2)  # socket.SHUT_RDWR: the client sees a dropped connection
-            return
-        if isinstance(fault, int):
-            self._error(fault, f"injected fault {fault}")
+        self.drop_answer = fault is not None and fault.action == "drop-after"
+        if fault is not None and fault.action == "drop":
+            return self._drop()
+        if fault is not None and isinstance(fault.action, int):
+            self._send(fault.action, {"error": f"injected fault {fault.action}"},
+                       {"X-Error-Message": f"injected fault {fault.action}", **fault.headers})
             return
         try:
             self._route(method, path, body)
@@ -245,10 +262,16 @@ class _Handler(BaseHTTPRequestHandler):
             token = self._token()
             if token is None:
                 return self._error(401, "Invalid credentials in Authorization header")
-            return self._send(200, {"type": "user", "name": token["name"],
-                                    "auth": {"type": "access_token",
-                                             "accessToken": {"displayName": "test",
-                                                             "role": token["role"]}}})
+            access = {"displayName": "test", "role": token["role"]}
+            if token["role"] == "fineGrained":
+                access["fineGrained"] = {
+                    "canReadGatedRepos": True, "global": ["discussion.write", "post.write"],
+                    "scoped": [{"entity": {"_id": "0" * 24, "type": kind, "name": name},
+                                "permissions": perms} for kind, name, perms in token["scoped"]]}
+            orgs = [{"type": "org", "name": org, "roleInOrg": role}
+                    for org, role in token["orgs"].items()]
+            return self._send(200, {"type": "user", "name": token["name"], "orgs": orgs,
+                                    "auth": {"type": "access_token", "accessToken": access}})
         if method == "POST" and path == "/api/validate-yaml":
             return self._validate_yaml(json.loads(body))
         if method == "POST" and path == "/api/repos/create":

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import common
 import config
 import lmfixture
 import longevitymap
@@ -88,6 +89,24 @@ def reasons(unresolved: pl.DataFrame) -> dict[int, str]:
     return dict(zip(unresolved["id"].to_list(), unresolved["reason"].to_list()))
 
 
+def assert_every_row_accounted_for(sqlite: Path, weights: pl.DataFrame, unresolved: pl.DataFrame,
+                                   published_ids: list[int]) -> None:
+    """Row level: every curated row (read straight from the SQLite) is either published
+    (gave a weights row or merged into one) or in unresolved.tsv, never both; the
+    published rows' (rsid, weight) pairs are exactly those of weights."""
+    con = sqlite3.connect(f"file:{sqlite}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT id, lower(trim(rsid)), weight FROM allele_weights").fetchall()
+    finally:
+        con.close()
+    published, left = set(published_ids), set(unresolved["id"].to_list())
+    assert len(published) == len(published_ids) and len(left) == unresolved.height
+    assert not published & left
+    assert published | left == {r[0] for r in rows}
+    by_id = {r[0]: (r[1], r[2]) for r in rows}
+    assert {by_id[i] for i in published} == set(zip(weights["rsid"], weights["weight"]))
+
+
 def run_script(*args: str, cache: Path, **env: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ("ENSEMBL_PARQUET", "LONGEVITYMAP_URL", "CACHE_DIR", "PA_CONFIG")}
@@ -144,6 +163,23 @@ def test_missing_clinvar_and_clin_columns_give_nulls(tmp_path):
     assert w["clinvar"].null_count() == 4 and w["benign"].null_count() == 4
     assert w["likely_pathogenic"].null_count() == 0
     assert out["facts"]["clinvar_flag"] is None
+
+
+def test_flag_present_in_part_of_the_set_is_false_elsewhere(tmp_path):
+    # chr19 lacks CLIN_benign and the ClinVar flag; chr21 has both (and a NULL pathogenic)
+    a = write_ensembl(tmp_path / "ens" / "homo_sapiens-chr19.parquet", APOE, clinvar=None, drop=("CLIN_benign",))
+    recs = [record("21", 1000, "rs21", "C", ["T"], "CLIN_benign", "ClinVar")]
+    b = write_ensembl(tmp_path / "ens" / "homo_sapiens-chr21.parquet", recs)
+    pl.read_parquet(b).with_columns(pl.lit(None, dtype=pl.Boolean).alias("CLIN_pathogenic")).write_parquet(b)
+    rows = APOE_ROWS + [aw(5, "T", "alt", "hom", 0.1, "rs21")]
+    w = build(tmp_path, rows, files=[str(a), str(b)])["weights"]
+    flags = ["clinvar", "pathogenic", "benign", "likely_pathogenic", "likely_benign"]
+    for flag in flags:
+        assert w[flag].null_count() == 0, flag
+    got = {r["rsid"]: tuple(r[f] for f in flags) for r in w.iter_rows(named=True)}
+    assert got == {"rs7412": (False, False, False, False, False),
+                   "rs429358": (False, False, False, True, False),
+                   "rs21": (True, False, True, False, False)}
 
 
 def test_het_spec_gives_the_two_bases(tmp_path):
@@ -206,6 +242,22 @@ def test_rsid_at_several_records_gives_one_row_per_record(tmp_path):
     assert w.select("rsid", "genotype", "chrom", "start").is_duplicated().sum() == 0
 
 
+def test_same_genotype_from_several_records_at_one_position_is_reported(tmp_path):
+    # two records of rs90 at 1:900 (C>T and C>T,G): both give C/T; one row is published
+    rows = [aw(1, "T", "alt", "het", 0.2, "rs90"), aw(2, "T", "alt", "het", 0.2, "rs90")]
+    recs = [record("1", 900, "rs90", "C", ["T", "G"]), record("1", 900, "rs90", "C", ["T"])]
+    out = build(tmp_path, rows, recs)
+    w = out["weights"]
+    assert genotypes(w, "rs90") == {("C", "T"): 0.2, ("G", "T"): 0.2}
+    assert w.filter(pl.col("genotype") == ["C", "T"])["alts"].to_list() == [["T"]]
+    c = out["conflicts"]
+    assert set(c["reason"]) == {"several_records"}
+    got = sorted((r["curated_id"], r["record"], r["record_published"], r["genotype"]) for r in c.iter_rows(named=True))
+    assert got == [(1, "1:900 C>T", True, "C/T"), (1, "1:900 C>T,G", False, "C/T"),
+                   (2, "1:900 C>T", True, "C/T"), (2, "1:900 C>T,G", False, "C/T")]
+    assert out["unresolved"].height == 0 and sorted(out["facts"]["published_ids"]) == [1, 2]
+
+
 def test_resolved_at_one_record_is_not_unresolved(tmp_path):
     rows = [aw(1, "C", "alt", "hom", 0.3, "rs51")]
     recs = [record("2", 510, "rs51", "A", ["T"]), record("5", 510, "rs51", "A", ["C"])]
@@ -249,16 +301,28 @@ def test_conflicting_weights_are_reported_not_published(tmp_path):
     c = out["conflicts"]
     assert sorted(c["curated_id"].to_list()) == [1, 2]
     assert set(c["genotype"]) == {"A/A"} and set(c["start"]) == {800}
+    assert set(c["reason"]) == {"conflicting_weights"} and set(c["record_published"]) == {False}
     assert reasons(out["unresolved"]) == {1: "conflicting_weights", 2: "conflicting_weights"}
 
 
-def test_state_from_weight_sign(tmp_path):
+def test_state_from_weight_sign_and_missing_weight_is_unresolved(tmp_path):
     rows = [aw(1, "T", "alt", "hom", 0.5, "rs7412"), aw(2, "T", "alt", "het", 0.0, "rs7412"),
             aw(3, "C", "alt", "hom", -0.25, "rs429358"), aw(4, "C", "alt", "het", None, "rs429358")]
-    w = build(tmp_path, rows, APOE)["weights"]
+    out = build(tmp_path, rows, APOE)
+    w = out["weights"]
     got = {(r["rsid"], tuple(r["genotype"])): r["state"] for r in w.iter_rows(named=True)}
     assert got == {("rs7412", ("T", "T")): "protective", ("rs7412", ("C", "T")): "neutral",
-                   ("rs429358", ("C", "C")): "risk", ("rs429358", ("C", "T")): "neutral"}
+                   ("rs429358", ("C", "C")): "risk"}
+    assert w["weight"].null_count() == 0
+    assert reasons(out["unresolved"]) == {4: "missing_weight"}
+
+
+def test_missing_weight_does_not_make_a_conflict(tmp_path):
+    # a NULL-weight duplicate of a weighted row is unresolved; the weighted row is published
+    rows = [aw(1, "T", "alt", "hom", 0.5, "rs7412"), aw(2, "T", "alt", "hom", None, "rs7412")]
+    out = build(tmp_path, rows, APOE)
+    assert genotypes(out["weights"], "rs7412") == {("T", "T"): 0.5}
+    assert out["conflicts"].height == 0 and reasons(out["unresolved"]) == {2: "missing_weight"}
 
 
 STUDIES = [  # (id, location, design, conclusions, association, quickref, year, pmid, identifier, gene, population)
@@ -319,6 +383,8 @@ def test_demo_curation_against_demo_records(tmp_path):
     assert genotypes(w, "rs2826891") == {("A", "G"): 0.065, ("A", "A"): 0.13}   # T, reverse strand
     assert genotypes(w, "rs2838809") == {("C", "G"): 0.175, ("G", "T"): 0.175, ("C", "C"): 0.35}
     assert set(out["unresolved"]["reason"]) == {"rsid_not_in_ensembl", "not_an_rsid"}
+    assert 4 in out["facts"]["published_ids"]  # the duplicate of row 0, merged
+    assert_every_row_accounted_for(tmp_path / "lm.sqlite", w, out["unresolved"], out["facts"]["published_ids"])
 
 
 # --------------------------------------------------------------------------- the script
@@ -403,13 +469,18 @@ def test_default_set_is_the_species_parquet_files(tmp_path):
     d = tmp_path / "cache" / "ensembl" / "homo_sapiens"
     real = [write_ensembl(d / f"homo_sapiens-chr{c}.parquet", APOE) for c in ("19", "X")]
     (d / ".homo_sapiens-chr1.parquet.123.tmp").write_bytes(b"partial")
+    (d / ".homo_sapiens-chr3.parquet").write_bytes(b"hidden")
+    (d / "homo_sapiens-chr 4.parquet").write_bytes(b"unsafe name")
+    (d / "homo_sapiens-chr5.parquet").mkdir()
     (d / "vcf").mkdir()
     write_ensembl(d / "vcf" / "homo_sapiens-chr2.parquet", APOE)
     assert longevitymap.ensembl_files(cfg) == sorted(str(p) for p in real)
     mouse = config.load(env={"CACHE_DIR": str(tmp_path / "cache"), "SPECIES": "mus_musculus"})
     single = write_ensembl(tmp_path / "cache" / "ensembl" / "mus_musculus" / "mus_musculus.parquet", APOE)
     assert longevitymap.ensembl_files(mouse) == [str(single)]
-    assert longevitymap.ensembl_files(cfg, str(d)) == sorted(str(p) for p in real)
+    assert common.species_parquets(mouse) == [single]
+    # an explicit directory or glob takes every regular *.parquet file it matches
+    assert longevitymap.ensembl_files(cfg, str(d)) == sorted(str(p) for p in [*real, d / "homo_sapiens-chr 4.parquet"])
 
 
 def test_cli_no_parquet_files(tmp_path):
@@ -421,46 +492,67 @@ def test_cli_no_parquet_files(tmp_path):
 
 # --------------------------------------------------------------------------- make
 
-def stub_discovery(cache: Path) -> None:
-    """`make longevitymap` includes the discovery fragment; with ENSEMBL_PARQUET set it
-    is not needed, so an empty, up-to-date one stands in (no network)."""
-    d = cache / "ensembl" / "homo_sapiens"
-    d.mkdir(parents=True)
-    (d / "vcf_urls.json").write_text("[]\n")
-    (d / "vcf_files.mk").write_text("VCF_NAMES :=\n")
-    old = time.time() - 3600
-    os.utime(d / "vcf_urls.json", (old, old))
+def built(result) -> bool:
+    return "longevitymap.py build" in result.stdout
 
 
-def test_make_longevitymap_builds_then_does_nothing(tmp_path):
+def test_make_longevitymap_rebuilds_exactly_when_an_input_changed(tmp_path):
     sqlite, ens = good_inputs(tmp_path)
+    extra = write_ensembl(ens.parent / "homo_sapiens-chr21.parquet", [record("21", 5, "rs21", "C", ["T"])])
     cache = tmp_path / "cache"
-    stub_discovery(cache)
+    past = time.time() - 3600
+    for f in (sqlite, ens, extra):
+        os.utime(f, (past, past))
     env = {"ENSEMBL_PARQUET": str(ens.parent / "*.parquet"), "LONGEVITYMAP_URL": str(sqlite)}
     first = make("longevitymap", cache=cache, **env)
     assert first.returncode == 0, output(first)
-    assert outputs_of(cache) == sorted(longevitymap.OUTPUTS)
+    assert built(first) and outputs_of(cache) == sorted(longevitymap.OUTPUTS)
+    assert not (cache / "ensembl").exists()  # ENSEMBL_PARQUET set: no discovery on a cold cache
     weights = cache / "modules" / "longevitymap" / "weights.parquet"
     assert pl.read_parquet(weights).height == 4
     stamp = weights.stat().st_mtime_ns
 
     again = make("longevitymap", cache=cache, **env)
     assert again.returncode == 0, output(again)
-    assert "longevitymap.py" not in output(again) and weights.stat().st_mtime_ns == stamp
-    assert again.seconds < 2
+    assert not built(again) and "fetch" not in again.stdout and weights.stat().st_mtime_ns == stamp
+    assert again.seconds < 1.0
 
     # A changed Ensembl file rebuilds the tables (not the SQLite).
-    future = time.time() + 5
-    os.utime(ens, (future, future))
+    os.utime(ens)
     third = make("longevitymap", cache=cache, **env)
     assert third.returncode == 0, output(third)
-    assert "longevitymap.py build" in third.stdout and "longevitymap.py fetch" not in third.stdout
+    assert built(third) and "longevitymap.py fetch" not in third.stdout
     assert weights.stat().st_mtime_ns != stamp
 
     # A changed local curation is copied again and rebuilds.
-    os.utime(sqlite, (future + 5, future + 5))
+    os.utime(sqlite)
     fourth = make("longevitymap", cache=cache, **env)
-    assert "longevitymap.py fetch" in fourth.stdout and "longevitymap.py build" in fourth.stdout
+    assert "longevitymap.py fetch" in fourth.stdout and built(fourth)
+
+    # CURATOR changed: rebuilt with the new curator; the same again: nothing.
+    curated = make("longevitymap", cache=cache, CURATOR="Someone Else", **env)
+    assert curated.returncode == 0 and built(curated), output(curated)
+    assert set(pl.read_parquet(weights)["curator"]) == {"Someone Else"}
+    same = make("longevitymap", cache=cache, CURATOR="Someone Else", **env)
+    assert same.returncode == 0 and not built(same), output(same)
+
+    # A file removed from the set (the others unchanged, older than the outputs): rebuilt.
+    inputs = (cache / "modules" / "longevitymap" / "inputs.txt").read_text()
+    assert str(extra) in inputs and "curator = Someone Else" in inputs
+    extra.unlink()
+    removed = make("longevitymap", cache=cache, CURATOR="Someone Else", **env)
+    assert removed.returncode == 0 and built(removed), output(removed)
+    assert str(extra) not in removed.stdout
+    steps = (cache / "modules" / "longevitymap" / "steps.jsonl").read_text().splitlines()
+    assert '"ensembl_files": 1,' in steps[-1]
+
+    # ENSEMBL_PARQUET pointed at another set whose files are older than the outputs: rebuilt.
+    other = write_ensembl(tmp_path / "older" / "homo_sapiens-chr19.parquet", APOE[:1])
+    os.utime(other, (past, past))
+    moved = make("longevitymap", cache=cache, CURATOR="Someone Else",
+                 ENSEMBL_PARQUET=str(other.parent), LONGEVITYMAP_URL=str(sqlite))
+    assert moved.returncode == 0 and built(moved), output(moved)
+    assert set(pl.read_parquet(weights)["rsid"]) == {"rs7412"}
 
 
 def test_make_longevitymap_invalid_sqlite_leaves_nothing(tmp_path):
@@ -468,7 +560,6 @@ def test_make_longevitymap_invalid_sqlite_leaves_nothing(tmp_path):
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)  # the magic, then garbage
     cache = tmp_path / "cache"
-    stub_discovery(cache)
     r = make("longevitymap", cache=cache, ENSEMBL_PARQUET=str(ens), LONGEVITYMAP_URL=str(bad))
     assert r.returncode != 0
     assert str(bad) in r.stderr
@@ -482,7 +573,7 @@ needs_real = pytest.mark.skipif(not REAL_SQLITE.exists(), reason=f"{REAL_SQLITE}
 
 
 @needs_real
-def test_real_curation_apoe_anchors_and_nothing_vanishes(tmp_path):
+def test_real_curation_apoe_anchors_and_every_row_accounted_for(tmp_path):
     recs = [record(c, p, i, r, a.split(","), *(["ClinVar"] if "ClinVar_" in info else []))
             for c, p, i, r, a, info in lmfixture.DEMO_VARIANTS]
     ens = write_ensembl(tmp_path / "ens" / "homo_sapiens-chr19.parquet", recs)
@@ -498,44 +589,40 @@ def test_real_curation_apoe_anchors_and_nothing_vanishes(tmp_path):
     assert curated <= set(w["rsid"]) | set(unresolved["rsid"])
     assert facts["curated_rows"] == n_rows
     assert w.select("rsid", "genotype", "chrom", "start").is_duplicated().sum() == 0
+    assert_every_row_accounted_for(REAL_SQLITE, w, unresolved, facts["published_ids"])
+    assert len(facts["published_ids"]) >= 4 and unresolved.height > 0  # both sides non-empty
 
 
 # --------------------------------------------------------------------------- over HTTP, bench
 
-@pytest.fixture
-def http_dir(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving tmp_path/www."""
-    import functools
-    import http.server
-    import threading
+def test_cli_fetch_over_http_with_resume_and_bad_answers(tmp_path):
+    from mirror import MirrorServer
 
     root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_cli_fetch_over_http(tmp_path, http_dir):
-    root, url = http_dir
     sqlite = lmfixture.build_sqlite(root / "longevitymap.sqlite")
     (root / "page.html").write_text("<html>not a database</html>\n")
     cache = tmp_path / "cache"
-    r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=f"{url}/longevitymap.sqlite", RETRIES="0")
-    assert r.returncode == 0, r.stderr
     dest = cache / "modules" / "longevitymap" / "longevitymap.sqlite"
-    assert dest.read_bytes() == sqlite.read_bytes()
-    dest.unlink()
-    r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=f"{url}/page.html", RETRIES="0")
-    assert r.returncode == 1 and "not a SQLite file" in r.stderr and "/page.html" in r.stderr
-    r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=f"{url}/missing.sqlite", RETRIES="0")
-    assert r.returncode == 1 and "404" in r.stderr
+    with MirrorServer(root) as server:
+        url = f"{server.url}/longevitymap.sqlite"
+        server.add_fault("/longevitymap.sqlite", "cut", after=10_000)  # the first answer stops early
+        r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=url, RETRIES="2", RETRY_BACKOFF="0.01")
+        assert r.returncode == 0, r.stderr
+        assert dest.read_bytes() == sqlite.read_bytes()
+        ranges = [q["range"] for q in server.requests_for("/longevitymap.sqlite") if q["method"] == "GET"]
+        assert ranges == [None, "bytes=10000-"]  # resumed, not downloaded again
+        step = (cache / "modules" / "longevitymap" / "steps.jsonl").read_text().splitlines()[-1]
+        assert '"outcome": "ok"' in step and f'"bytes": {sqlite.stat().st_size}' in step
+        dest.unlink()
+        r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=f"{server.url}/page.html", RETRIES="0")
+        assert r.returncode == 1 and "not a SQLite file" in r.stderr and "/page.html" in r.stderr
+        r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=f"{server.url}/missing.sqlite", RETRIES="0")
+        assert r.returncode == 1 and "404" in r.stderr
+        server.add_fault("/longevitymap.sqlite", "cut", after=10_000, times=None)  # never completes
+        r = run_script("fetch", cache=cache, LONGEVITYMAP_URL=url, RETRIES="1", RETRY_BACKOFF="0.01")
+        assert r.returncode == 1 and url in r.stderr
     assert not dest.exists()
+    assert [p.name for p in dest.parent.iterdir() if p.name != "steps.jsonl"] == []  # no partial files
 
 
 def test_bench_data_is_deterministic_and_run_reports(tmp_path):

@@ -12,21 +12,26 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub.hf_api import RepoFile
 
 import config
 import hubcard
+import synthvcf
 import upload
+import vcf2parquet
 from hubstub import FakeHub
 
 ROOT = Path(__file__).resolve().parent.parent
+JUST = ROOT / ".venv" / "bin" / "just"
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 SPECIES = "homo_sapiens"
 ENS_REPO = "test-org/ensembl_variations"
 MOD_REPO = "test-org/annotators"
 TOKEN = "hf_test_write_token_0123456789"
+WRITE = ["repo.content.read", "repo.access.read", "repo.write"]
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -55,9 +60,18 @@ def write_variants(path: Path, chrom: str, ids: list[str], release: str = "115",
 @pytest.fixture
 def hub():
     hub = FakeHub().start()
-    hub.add_token(TOKEN, "write")
-    hub.add_token("hf_read_token", "read")
-    hub.add_token("hf_fine_no_write", "fineGrained", can_write=False)
+    hub.add_token(TOKEN, "write", orgs={"test-org": "write"})
+    hub.add_token("hf_read_token", "read", orgs={"test-org": "write"}, can_write=False)
+    # fine-grained, may write to its user's own repos only
+    hub.add_token("hf_fine_no_write", "fineGrained", scoped=[("user", "tester", WRITE)],
+                  orgs={"test-org": "write"}, can_write=False)
+    hub.add_token("hf_fine_org_write", "fineGrained", scoped=[("org", "test-org", WRITE)],
+                  orgs={"test-org": "write"}, can_write=True)
+    # a write token of a user outside the organisation
+    hub.add_token("hf_outsider", "write", name="outsider", orgs={"other-org": "admin"},
+                  can_write=False)
+    # whoami says it may write, the Hub refuses anyway (e.g. a repo-level restriction)
+    hub.add_token("hf_write_refused", "write", orgs={"test-org": "write"}, can_write=False)
     yield hub
     hub.stop()
     assert hub.unknown == [], f"the client called endpoints the stand-in lacks: {hub.unknown}"
@@ -83,7 +97,7 @@ def make_env(hub: FakeHub, cache: Path, tmp_path: Path, token: str | None = TOKE
                                                                "JUST_DNA_PIPELINES_CACHE_DIR")}
     env.update(CACHE_DIR=str(cache), SPECIES=SPECIES, HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1",
                HF_HUB_DISABLE_TELEMETRY="1", HF_HOME=str(tmp_path / "hf-home"),
-               HF_ENSEMBL_REPO=ENS_REPO, HF_MODULES_REPO=MOD_REPO, RETRIES="0",
+               HF_ENSEMBL_REPO=ENS_REPO, HF_MODULES_REPO=MOD_REPO, RETRIES="0", RETRY_BACKOFF="0.01",
                NO_PROXY="127.0.0.1,localhost")
     if token:
         env["HF_TOKEN"] = token
@@ -133,7 +147,6 @@ def test_first_upload_then_nothing_changed(hub, cache, tmp_path):
     commits = hub.commits(ENS_REPO)
     assert len(commits) == 2  # the repo's initial commit + exactly one upload commit
     assert "release 115" in commits[-1]["summary"] and "add 2 of 2" in commits[-1]["summary"]
-    assert "ignoring" in first.stderr and "chrX copy" in first.stderr
 
     (record,) = log_records(sdir / "steps.jsonl")
     assert record["outcome"] == "ok" and record["repo"] == ENS_REPO
@@ -269,18 +282,33 @@ def test_rejected_token_401(hub, cache, tmp_path):
     assert not (cache / upload.DIGEST_CACHE).exists()
 
 
-def test_read_only_token_stops_before_hashing(hub, cache, tmp_path):
+@pytest.mark.parametrize("token, message", [
+    ("hf_read_token", "read-only"),
+    ("hf_fine_no_write", "fine-grained token of tester has no repo.write permission on test-org"),
+    ("hf_outsider", "outsider is not a member of the organisation test-org"),
+])
+def test_token_without_write_access_stops_before_hashing(hub, cache, tmp_path, token, message):
     hub.add_repo(ENS_REPO)
-    result = run(make_env(hub, cache, tmp_path, token="hf_read_token"), "ensembl")
+    result = run(make_env(hub, cache, tmp_path, token=token), "ensembl")
     assert result.returncode == 1
-    assert "read-only" in result.stderr
+    assert message in result.stderr and f"datasets/{ENS_REPO}" in result.stderr
     assert hub.requests == [("GET", "/api/whoami-v2")]
-    assert not (cache / upload.DIGEST_CACHE).exists()
+    assert not (cache / upload.DIGEST_CACHE).exists()  # nothing was hashed
+    assert token not in result.stdout + result.stderr
+
+
+def test_fine_grained_token_with_org_write_uploads(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    result = run(make_env(hub, cache, tmp_path, token="hf_fine_org_write"), "ensembl")
+    assert result.returncode == 0, result.stderr
+    assert len(hub.commits(ENS_REPO)) == 2
 
 
 def test_forbidden_403_leaves_remote_unchanged(hub, cache, tmp_path):
+    """whoami cannot foresee every refusal: a 403 from the write endpoints still ends
+    with a clear message and the repo as it was."""
     hub.add_repo(ENS_REPO)
-    result = run(make_env(hub, cache, tmp_path, token="hf_fine_no_write"), "ensembl")
+    result = run(make_env(hub, cache, tmp_path, token="hf_write_refused"), "ensembl")
     assert result.returncode == 1
     assert "403 Forbidden" in result.stderr and "Nothing was committed" in result.stderr
     assert set(hub.files(ENS_REPO)) == {".gitattributes"}
@@ -320,13 +348,39 @@ def test_network_failures_are_retried(hub, cache, tmp_path):
     hub.fail("POST", r"/commit/", 503, times=1)        # then the commit endpoint hiccups
     result = run(make_env(hub, cache, tmp_path, RETRIES="2"), "ensembl")
     assert result.returncode == 0, result.stderr
-    assert "retrying in 1 s" in result.stderr
+    assert "retry 1/2 in" in result.stderr
     assert hub.count("PUT", r"^/lfs-upload/") == 3  # two files, one of them twice
     assert hub.count("POST", r"/commit/") == 2
     commits = hub.commits(ENS_REPO)
     assert len(commits) == 2
     assert set(hub.files(ENS_REPO)) == {".gitattributes", "README.md", f"data/{SPECIES}-chr21.parquet",
                                         f"data/{SPECIES}-chr22.parquet"}
+
+
+def test_lost_commit_response_is_recorded_as_this_runs_commit(hub, cache, tmp_path):
+    """The Hub applies the commit but the answer never arrives: the retry finds nothing
+    left to send, and the run records the new head as its commit with what it sent."""
+    hub.add_repo(ENS_REPO)
+    hub.fail("POST", r"/commit/", "drop-after", times=1)
+    result = run(make_env(hub, cache, tmp_path, RETRIES="2"), "ensembl")
+    assert result.returncode == 0, result.stderr
+    commits = hub.commits(ENS_REPO)
+    assert len(commits) == 2 and hub.count("POST", r"/commit/") == 1  # committed once
+    assert "answer was lost" in result.stderr
+    (record,) = log_records(species_dir(cache) / "steps.jsonl")
+    assert record["outcome"] == "ok" and record["commit"] == commits[-1]["oid"]
+    assert {u["path"] for u in record["uploaded"]} == {"README.md", f"data/{SPECIES}-chr21.parquet",
+                                                       f"data/{SPECIES}-chr22.parquet"}
+    assert record["bytes_sent"] == sum(u["bytes"] for u in record["uploaded"]) > 0
+
+
+def test_rate_limit_honours_retry_after(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    hub.fail("POST", r"/paths-info/", 429, headers={"Retry-After": "1"})
+    result = run(make_env(hub, cache, tmp_path, RETRIES="1"), "ensembl")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"429.*retry 1/1 in 1\.0 s", result.stderr)  # not the 0.01 s backoff
+    assert len(hub.commits(ENS_REPO)) == 2
 
 
 def test_missing_repo_is_created_only_with_flag(hub, cache, tmp_path):
@@ -362,7 +416,8 @@ def test_longevitymap_module(hub, tmp_path):
         mdir / "weights.parquet")
     (mdir / "longevitymap.sqlite").write_bytes(b"source, not published")
     (mdir / "unresolved.tsv").write_text("rsid\treason\n")
-    env = make_env(hub, cache, tmp_path)
+    local_source = str(tmp_path / "my-copy" / "longevitymap.sqlite")
+    env = make_env(hub, cache, tmp_path, LONGEVITYMAP_URL=local_source)
 
     dry = run(env, "longevitymap", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -376,39 +431,78 @@ def test_longevitymap_module(hub, tmp_path):
                           "data/longevitymap/metadata.yaml"}
     assert files["data/longevitymap/weights.parquet"] == (mdir / "weights.parquet").read_bytes()
     meta = yaml.safe_load(files["data/longevitymap/metadata.yaml"])
-    assert meta["name"] == "longevitymap" and meta["description"] and "logo" in meta
+    assert meta["name"] == "longevitymap" and meta["description"]
+    # The configured source (a local path here) is not published; a public URL is.
+    assert local_source not in files["data/longevitymap/metadata.yaml"].decode()
+    assert meta["source"].startswith("https://") and "just_longevitymap" in meta["source"]
+    assert meta["logo"].startswith("https://")  # no logo file: a public reference
     (record,) = log_records(mdir / "steps.jsonl")
     assert record["commit"] == hub.commits(MOD_REPO)[-1]["oid"] and len(record["uploaded"]) == 4
     assert not (species_dir(cache) / "steps.jsonl").exists()
 
-    again = run(env, "longevitymap")
+    # Another local source changes nothing on the Hub.
+    again = run(make_env(hub, cache, tmp_path, LONGEVITYMAP_URL="http://127.0.0.1:9/lm.sqlite"),
+                "longevitymap")
     assert again.returncode == 0 and len(hub.commits(MOD_REPO)) == 2
 
+    # A logo file in the module directory is published beside the tables and referenced.
+    (mdir / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a picture")
+    with_logo = run(env, "longevitymap")
+    assert with_logo.returncode == 0, with_logo.stderr
+    files = hub.files(MOD_REPO)
+    assert files["data/longevitymap/logo.png"] == (mdir / "logo.png").read_bytes()
+    assert yaml.safe_load(files["data/longevitymap/metadata.yaml"])["logo"] == "logo.png"
+    assert hub.commits(MOD_REPO)[-1]["paths"] == ["data/longevitymap/logo.png",
+                                                  "data/longevitymap/metadata.yaml"]
 
-def test_dataset_card(hub, cache, tmp_path):
-    """The card is valid front matter with configs, states release/date/files/rows, and
-    its Polars and DuckDB examples run (against the local copy of the same file)."""
+
+def test_dataset_card(hub, tmp_path):
+    """On Parquet made by the real converter (scripts/vcf2parquet.py from synthetic
+    VCFs), the card is valid front matter with configs, states the release and file
+    date the converter recorded, files and rows, and its Polars and DuckDB examples run
+    (against the local copy of the same file)."""
     hub.add_repo(ENS_REPO)
+    cache = tmp_path / "cache"
+    sdir = species_dir(cache)
+    for chrom, n in (("21", 3), ("22", 2)):
+        vcf = synthvcf.write_vcf(tmp_path / f"{SPECIES}-chr{chrom}.vcf.gz", n, seed=int(chrom),
+                                 chrom=chrom, release=113, file_date="20240901")
+        vcf2parquet.convert(vcf, sdir / f"{SPECIES}-chr{chrom}.parquet", threads=1)
     assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
     card = hub.files(ENS_REPO)["README.md"].decode()
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["license"] and front["pretty_name"] and "genomics" in front["tags"]
     (config_,) = front["configs"]
     assert config_["data_files"][0]["path"] == f"data/{SPECIES}-*.parquet"
-    assert "| Ensembl release | 115 |" in card and "| VCF file date | 2025-03-01 |" in card
+    assert "| Ensembl release | 113 |" in card and "| VCF file date | 2024-09-01 |" in card
+    assert "Ensembl release 113" in hub.commits(ENS_REPO)[-1]["summary"]
     assert "| Files | 2 |" in card and "| Rows | 5 |" in card
     assert "| `alts` | List(String) |" in card and "| `dbSNP_156` | Boolean |" in card
 
+    ids = pq.read_table(sdir / f"{SPECIES}-chr21.parquet", columns=["id"])["id"].to_pylist()
     blocks = re.findall(r"```python\n(.*?)```", card, re.S)
     assert len(blocks) == 2
-    local = str(species_dir(cache)) + "/"
+    local = str(sdir) + "/"
     for code in blocks:
-        assert all(col in code for col in ('"chrom"', '"start"', '"ref"', '"alt"')) or \
-            all(col in code for col in ("chrom", "start", "ref", "alt"))
+        assert all(col in code for col in ("chrom", "start", "ref", "alt"))
         code = code.replace(f"hf://datasets/{ENS_REPO}/data/", local)
         out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        assert "rs100" in out.stdout and "rs101" not in out.stdout  # the one record looked up
+        assert ids[0] in out.stdout and ids[1] not in out.stdout  # the one record looked up
+
+
+def test_just_upload_takes_make_style_variables(hub, cache, tmp_path):
+    """`just upload SPECIES=mus_musculus --dry-run`, as the README writes it."""
+    hub.add_repo(ENS_REPO)
+    write_variants(cache / "ensembl" / "mus_musculus" / "mus_musculus-chr1.parquet", "1", ["rs1"])
+    env = make_env(hub, cache, tmp_path)
+    result = subprocess.run([str(JUST), "--justfile", str(ROOT / "justfile"), "upload",
+                             "SPECIES=mus_musculus", f"HF_ENSEMBL_REPO={ENS_REPO}", "--dry-run"],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "upload  data/mus_musculus-chr1.parquet" in result.stdout
+    assert SPECIES not in result.stdout.replace(ENS_REPO, "")
+    assert "dry run" in result.stdout and writes(hub.requests) == []
 
 
 # --- the plan, unit by unit -------------------------------------------------------------
@@ -438,19 +532,6 @@ def test_decide_compares_content_not_size():
     assert item.action == "upload"
 
 
-@pytest.mark.parametrize("kv, expected", [
-    ({"source_file": "homo_sapiens-chr1.vcf.gz", "tool": "prepare-annotations 0.1",
-      "ensembl_release": "114", "vcf_file_date": "20241001"}, ("114", "2024-10-01")),
-    ({"ensembl": json.dumps({"release": 113, "fileDate": "20240901"})}, ("113", "20240901")),
-    ({"source": "ensembl;version=112", "fileDate": "2024-05-01"}, ("112", "2024-05-01")),
-    ({"tool": "prepare-annotations 0.1"}, ("unknown", "unknown")),
-])
-def test_release_and_date_read_defensively(kv, expected):
-    release, date = hubcard.release_and_date(kv)
-    assert release == expected[0]
-    assert date.replace("-", "") == expected[1].replace("-", "")
-
-
 def test_commit_message_counts_and_release():
     items = [upload.Item("data/a.parquet", action="upload", reason="new (not on the Hub)"),
              upload.Item("data/b.parquet", action="upload", reason="changed (SHA-256 differs)"),
@@ -461,14 +542,20 @@ def test_commit_message_counts_and_release():
     assert "data/c.parquet: unchanged" in description
 
 
-def test_ensembl_files_selects_only_species_parquet(tmp_path):
+def test_ensembl_files_in_chromosome_order(tmp_path):
     cfg = {"species": SPECIES, "cache_dir": str(tmp_path)}
     sdir = tmp_path / "ensembl" / SPECIES
     for name in (f"{SPECIES}-chr2.parquet", f"{SPECIES}-chr10.parquet", f"{SPECIES}-chr1.parquet",
                  f"{SPECIES}-chrMT.parquet", f".{SPECIES}-chr3.parquet.77.tmp",
-                 f"{SPECIES}-chr3.parquet.part", f"mus_musculus-chr1.parquet", "steps.jsonl"):
+                 f"{SPECIES}-chr3.parquet.part", "mus_musculus-chr1.parquet", "steps.jsonl"):
         (sdir / name).parent.mkdir(parents=True, exist_ok=True)
         (sdir / name).write_bytes(b"x")
     names = [p.name for p in upload.ensembl_files(cfg)]
     assert names == [f"{SPECIES}-chr1.parquet", f"{SPECIES}-chr2.parquet",
                      f"{SPECIES}-chr10.parquet", f"{SPECIES}-chrMT.parquet"]
+
+
+def test_card_data_files_for_a_single_file_species():
+    assert hubcard.data_paths("danio_rerio", [Path("danio_rerio.parquet")]) == "data/danio_rerio.parquet"
+    assert hubcard.data_paths(SPECIES, [Path(f"{SPECIES}-chr1.parquet"),
+                                        Path(f"{SPECIES}-chr2.parquet")]) == f"data/{SPECIES}-*.parquet"
