@@ -23,11 +23,14 @@ all:
 # config.toml gives the defaults; a Make variable or an environment variable of the
 # same upper-case name overrides it (scripts read the same variables, see README).
 PYTHON ?= python3
-$(foreach v,$(shell $(PYTHON) scripts/config.py make-vars),$(eval $(v)))
+# $(shell) does not see variables given on the make command line: pass those explicitly.
+CONFIG_VARS := SPECIES BASE_URL PATTERN CACHE_DIR MAX_CONCURRENT_DOWNLOADS MAX_CONCURRENT_CONVERSIONS \
+               LONGEVITYMAP_URL ENSEMBL_PARQUET FORCE PA_CONFIG JUST_DNA_PIPELINES_CACHE_DIR
+CLI_CONFIG  := $(foreach v,$(CONFIG_VARS),$(if $(filter command line,$(origin $(v))),$(v)='$(subst ','\'',$($(v)))'))
+$(foreach v,$(shell $(CLI_CONFIG) $(PYTHON) scripts/config.py make-vars),$(eval $(v)))
 ifneq ($(.SHELLSTATUS),0)
 $(error could not read the configuration (see the message above))
 endif
-FORCE ?= 0
 PYTEST_ARGS ?=
 export SPECIES CACHE_DIR FORCE BASE_URL PATTERN RETRIES CONNECT_TIMEOUT READ_TIMEOUT RETRY_BACKOFF \
        VERIFY_CHECKSUMS MAX_CONCURRENT_DOWNLOADS MAX_CONCURRENT_CONVERSIONS THREADS \
@@ -38,8 +41,14 @@ SPECIES_DIR := $(CACHE_DIR)/ensembl/$(SPECIES)
 VCF_DIR     := $(SPECIES_DIR)/vcf
 URLS        := $(SPECIES_DIR)/vcf_urls.json
 FRAGMENT    := $(SPECIES_DIR)/vcf_files.mk
-# FORCE=1 makes every file target out of date.
+# FORCE=1 (config force_download) redoes the file targets of the stage asked for, once:
+# `make parquet FORCE=1` converts again without downloading again, `make download
+# FORCE=1` downloads again, `make FORCE=1` redoes each stage once.
 FORCED      := $(if $(filter 1 true yes,$(FORCE)),force)
+forced_for   = $(if $(filter $(1),$(MAKECMDGOALS)),$(FORCED))
+FORCED_DL   := $(call forced_for,download vcfs)
+# -jN given by the user (MAKEFLAGS also carries command-line variables: match the flag only).
+JOBS_GIVEN  = $(filter -j%,$(MAKEFLAGS))
 
 # ---------------------------------------------------------------- environment
 # A fresh machine has python3, pip and make: uv comes from PyPI into .tools/ when it
@@ -49,9 +58,9 @@ PY      := $(VENV)/bin/python
 VENV_OK := $(VENV)/.synced
 UV      := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 
+# (pip --target needs no venv module, which some distributions package separately)
 .tools/bin/uv:
-	$(PYTHON) -m venv .tools
-	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools uv
 
 $(VENV_OK): pyproject.toml uv.lock | $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --compile-bytecode --python $(PYTHON) --quiet
@@ -69,16 +78,31 @@ lock: | $(UV)
 # included only for goals that need it, so `make help` or `make test` never touch the
 # network. Discovery runs when vcf_urls.json is missing, or on `make refresh`.
 # longevitymap needs it only for the species' own files, not when ENSEMBL_PARQUET is set.
-PIPELINE_GOALS := download vcfs verify parquet parquets longevitymap
+PIPELINE_GOALS := download vcfs parquet parquets longevitymap
 FRAGMENT_GOALS := $(filter-out $(if $(ENSEMBL_PARQUET),longevitymap),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)))
+# discovery.key changes (and discovery runs again) when BASE_URL, SPECIES or PATTERN do.
+DISCOVERY := $(SPECIES_DIR)/discovery.key
+EXPECTED  := $(SPECIES_DIR)/expected
 ifneq ($(FRAGMENT_GOALS),)
+ifneq ($(file <$(DISCOVERY)),$(DISCOVERY_KEY))
+$(shell mkdir -p '$(SPECIES_DIR)')
+$(file >$(DISCOVERY),$(DISCOVERY_KEY))
+endif
 include $(FRAGMENT)
 endif
 VCF_NAMES ?=
 VCFS := $(VCF_NAMES:%=$(VCF_DIR)/%)
 
-$(URLS): | $(VENV_OK)
+$(URLS): $(DISCOVERY) | $(VENV_OK)
 	$(PY) scripts/discover.py
+
+$(DISCOVERY):
+	mkdir -p $(@D) && echo $(DISCOVERY_KEY) > $@
+
+# expected/<name>: the file's line of CHECKSUMS, rewritten only when it changes, so a
+# new CHECKSUMS re-checks exactly the files whose checksum changed.
+$(EXPECTED)/%: | $(VENV_OK)
+	$(PY) scripts/discover.py fragment
 
 $(FRAGMENT): $(URLS) scripts/discover.py | $(VENV_OK)
 	$(PY) scripts/discover.py fragment
@@ -90,14 +114,14 @@ refresh: | $(VENV_OK)
 # ---------------------------------------------------------------- download
 ## download: fetch the selected VCFs with resume and checksum check (-j from MAX_CONCURRENT_DOWNLOADS)
 download:
-	+@$(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j$(MAX_CONCURRENT_DOWNLOADS)) vcfs
+	+@$(MAKE) --no-print-directory $(if $(JOBS_GIVEN),,-j$(MAX_CONCURRENT_DOWNLOADS)) vcfs
 
 vcfs: $(VCFS)
 
-# vcf_urls.json is rewritten only when the listing or CHECKSUMS changed; then the
-# fetcher re-checks what is there and downloads only what no longer matches.
-$(VCF_DIR)/%.vcf.gz: $(URLS) $(FORCED) | $(VENV_OK)
-	$(PY) scripts/fetch.py vcf $*.vcf.gz
+# A file whose CHECKSUMS line changed (expected/<name>) is re-checked and downloaded
+# again only if it no longer matches.
+$(VCF_DIR)/%.vcf.gz: $(EXPECTED)/%.vcf.gz $(FORCED_DL) | $(VENV_OK)
+	FORCE=$(if $(FORCED_DL),1,0) $(PY) scripts/fetch.py vcf $*.vcf.gz
 
 ## verify: re-check every downloaded VCF against CHECKSUMS, remove the corrupted ones
 verify: | $(VENV_OK)
@@ -111,11 +135,11 @@ PARQUETS := $(VCF_NAMES:%.vcf.gz=$(SPECIES_DIR)/%.parquet)
 
 ## parquet: convert the VCFs to Parquet (downloading what is missing; -j from MAX_CONCURRENT_CONVERSIONS)
 parquet:
-	+@$(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j$(MAX_CONCURRENT_CONVERSIONS)) parquets
+	+@$(MAKE) --no-print-directory $(if $(JOBS_GIVEN),,-j$(MAX_CONCURRENT_CONVERSIONS)) parquets
 
 parquets: $(PARQUETS)
 
-$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz scripts/vcf2parquet.py $(FORCED) | $(VENV_OK)
+$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz scripts/vcf2parquet.py $(call forced_for,parquet parquets) | $(VENV_OK)
 	$(PY) scripts/vcf2parquet.py $< $@
 
 # Benchmark on a synthetic Ensembl-shaped VCF of BENCH_RECORDS records (generated once,
@@ -151,7 +175,7 @@ longevitymap: $(LM_OUTPUTS)
 
 # No script prerequisite here on purpose: editing longevitymap.py must not download
 # the curation again (FORCE=1 does).
-$(LM_SQLITE): $(LM_URL_FILE) $(FORCED) | $(VENV_OK)
+$(LM_SQLITE): $(LM_URL_FILE) $(call forced_for,longevitymap) | $(VENV_OK)
 	$(PY) scripts/longevitymap.py fetch
 
 # inputs.txt holds the file list, CURATOR, METHOD and the module parameters. Its recipe
@@ -161,7 +185,7 @@ $(LM_INPUTS): force | $(VENV_OK)
 	@$(PY) scripts/longevitymap.py inputs $(LM_ENSEMBL)
 
 # The script reads exactly the Parquet files Make tracks.
-$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(LM_INPUTS) $(FORCED) | $(VENV_OK)
+$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(LM_INPUTS) $(call forced_for,longevitymap) | $(VENV_OK)
 	$(PY) scripts/longevitymap.py build $(LM_ENSEMBL)
 
 # Benchmark: a synthetic Ensembl Parquet set of LM_BENCH_ROWS rows (cached under bench/,

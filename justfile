@@ -8,7 +8,7 @@ py := ".venv/bin/python"
 
 # List the recipes
 default:
-    @just --list
+    @{{just_executable()}} --list --justfile {{justfile()}}
 
 # Run the pipeline on the bundled offline mini-mirror (into demo/cache)
 demo:

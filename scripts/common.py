@@ -203,7 +203,8 @@ class Progress:
         self.stream = stream or sys.stderr
         self.t0 = self.last = time.monotonic()
         self.bar = None
-        if self.stream.isatty():
+        # Under `make -jN` several processes share the terminal: plain lines, no bars.
+        if self.stream.isatty() and "--jobserver" not in os.environ.get("MAKEFLAGS", ""):
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=initial, unit=unit, unit_scale=True,

@@ -9,6 +9,7 @@ config.toml (or the file named by ``PA_CONFIG``), the defaults below.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -44,7 +45,7 @@ DEFAULTS: dict[str, object] = {
 }
 
 # Environment / Make variable names that differ from the upper-case key.
-ALIASES = {"force_download": ("FORCE", "FORCE_DOWNLOAD")}
+ALIASES = {"force_download": ("FORCE",)}
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -113,8 +114,15 @@ def load(env: dict[str, str] | None = None) -> dict[str, object]:
 
 
 MAKE_VARS = ("species", "cache_dir", "max_concurrent_downloads", "max_concurrent_conversions",
-             "longevitymap_url", "ensembl_parquet")
+             "longevitymap_url", "ensembl_parquet", "force_download")
+MAKE_NAMES = {"force_download": "FORCE"}
 MAY_BE_EMPTY = {"longevitymap_url", "ensembl_parquet"}
+
+
+def discovery_key(cfg: dict[str, object]) -> str:
+    """Short digest of what discovery depends on (base_url, species, pattern)."""
+    text = "\n".join(str(cfg[k]) for k in ("base_url", "species", "pattern"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def make_vars(cfg: dict[str, object]) -> str:
@@ -122,9 +130,10 @@ def make_vars(cfg: dict[str, object]) -> str:
     words = []
     for key in MAKE_VARS:
         value = str(int(cfg[key]) if isinstance(cfg[key], bool) else cfg[key])
-        if (not value and key not in MAY_BE_EMPTY) or any(c.isspace() or c in "$#" for c in value):
-            raise ConfigError(f"{key}: {value!r} cannot be used in a Make path (empty, space, $ or #)")
-        words.append(f"{key.upper()}?={value}")
+        if (not value and key not in MAY_BE_EMPTY) or any(c.isspace() or c in "$#'" for c in value):
+            raise ConfigError(f"{key}: {value!r} cannot be used in a Make path (empty, space, $, # or ')")
+        words.append(f"{MAKE_NAMES.get(key, key.upper())}?={value}")
+    words.append(f"DISCOVERY_KEY?={discovery_key(cfg)}")
     return " ".join(words) + "\n"
 
 

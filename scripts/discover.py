@@ -99,22 +99,31 @@ def discover(cfg: dict) -> list[str]:
     sums_text = fetch.get_text(urljoin(listing_url, "CHECKSUMS"), cfg, missing_ok=True)
     if sums_text is None:
         common.say(f"warning: {listing_url}CHECKSUMS not found; downloads will be checked by size only")
-        changed = sums_path.exists()
         sums_path.unlink(missing_ok=True)
     else:
         table = sumcheck.parse_checksums(sums_text)
         missing = [n for n in names if n not in table]
         if missing:
             common.say(f"warning: CHECKSUMS lists no checksum for {', '.join(missing)}")
-        changed = common.atomic_write(sums_path, sums_text.encode(), only_if_changed=True)
-
-    # vcf_urls.json is what the downloads depend on: rewrite it (new mtime) when the
-    # listing or the checksums changed, so Make re-checks the files; else leave it be.
-    data = (json.dumps(urls, indent=1) + "\n").encode()
-    target = common.urls_json(cfg)
-    if changed or not target.exists() or target.read_bytes() != data:
-        common.atomic_write(target, data)
+        common.atomic_write(sums_path, sums_text.encode(), only_if_changed=True)
+    common.atomic_write(common.urls_json(cfg), (json.dumps(urls, indent=1) + "\n").encode())
+    write_expected(cfg, names)
     return urls
+
+
+def write_expected(cfg: dict, names: list[str]) -> None:
+    """``expected/<name>``: the file's CHECKSUMS entry ("size only" without one), each
+    rewritten only when it changed. The Make target of a VCF depends on it, so a new
+    CHECKSUMS re-checks exactly the files whose checksum changed, nothing else."""
+    table = sumcheck.load_checksums(common.checksums_path(cfg)) or {}
+    directory = common.species_dir(cfg) / "expected"
+    for name in names:
+        entry = table.get(name)
+        common.atomic_write(directory / name, f"{entry if entry else 'size only'}\n".encode(),
+                            only_if_changed=True)
+    for stale in directory.iterdir():
+        if stale.name not in names and not stale.name.startswith("."):
+            stale.unlink()
 
 
 def fragment_text(urls: list[str]) -> str:
@@ -146,7 +155,8 @@ def main(ctx: typer.Context) -> None:
 
 @app.command()
 def fragment() -> None:
-    """Write the Make fragment listing the VCF targets (from vcf_urls.json)."""
+    """Write the Make fragment listing the VCF targets and the expected/ files (from
+    vcf_urls.json and CHECKSUMS, no network)."""
     cfg = common.load_config()
     source = common.urls_json(cfg)
     try:
@@ -156,6 +166,7 @@ def fragment() -> None:
         common.die(f"{source}: cannot read ({exc}); run `make refresh`")
     except common.Failure as exc:
         common.die(str(exc))
+    write_expected(cfg, [u.rsplit("/", 1)[-1] for u in urls])
     common.atomic_write(Path(source).with_name("vcf_files.mk"), text.encode())
 
 

@@ -84,21 +84,29 @@ def _check_status(resp: requests.Response, url: str) -> None:
 def _get(session: requests.Session, url: str, cfg: dict, headers: dict | None = None) -> requests.Response:
     try:
         resp = session.get(url, headers=headers or {}, stream=True, timeout=_timeouts(cfg))
-    except requests.exceptions.InvalidURL as exc:
-        raise common.Failure(f"{url}: invalid URL ({exc})") from None
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema) as exc:
+        raise common.Failure(f"{url}: not an http(s) URL ({type(exc).__name__})") from None
+    except requests.exceptions.SSLError as exc:  # retrying will not fix a certificate
+        raise common.Failure(f"{url}: TLS error: {exc}") from None
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise Retryable(f"cannot connect ({type(exc).__name__})") from None
     return resp
 
 
-def with_retries(what: str, cfg: dict, action):
-    """Call ``action()`` until it returns, retrying on Retryable up to ``retries`` times."""
+def with_retries(what: str, cfg: dict, action, progress=None):
+    """Call ``action()`` until it returns, retrying on Retryable up to ``retries`` times.
+    With ``progress`` (a callable giving e.g. bytes received so far), an attempt that
+    moved it forward resets the count: a long transfer on a flaky link still finishes."""
     retries = int(cfg["retries"])
     attempt = 0
+    mark = progress() if progress else None
     while True:
         try:
             return action()
         except Retryable as exc:
+            if progress and (now := progress()) > mark:
+                mark, attempt = now, 0
             attempt += 1
             if attempt > retries:
                 raise common.Failure(f"{what}: {exc}; giving up after {retries} retries") from None
@@ -154,6 +162,9 @@ class Transfer:
             return {}
         return meta if meta.get("url") == self.url else {}
 
+    def received(self) -> int:
+        return self.part.stat().st_size if self.part.exists() else 0
+
     def discard(self) -> None:
         self.part.unlink(missing_ok=True)
         self.meta.unlink(missing_ok=True)
@@ -177,6 +188,10 @@ class Transfer:
                     raise Retryable(f"Content-Range {resp.headers.get('Content-Range')!r} does not "
                                     f"start at byte {offset}; restarting from zero")
                 total = None if match.group(3) == "*" else int(match.group(3))
+                seen = _validator(resp)
+                if (seen and seen != meta.get("validator")) or (meta.get("total") not in (None, total)):
+                    self.discard()  # the server ignored If-Range: never splice two versions
+                    raise Retryable("the server resumed a different version of the file; restarting from zero")
             elif resp.status_code == 416 and offset:
                 match = re.match(r"bytes\s+\*/(\d+)", resp.headers.get("Content-Range", ""))
                 if match and int(match.group(1)) == offset:
@@ -229,9 +244,11 @@ def fetch_url(url: str, dest: Path, cfg: dict, expected: sumcheck.Sum | None = N
     transfer = Transfer(url, dest, cfg, _session())
     resumed_from = transfer.part.stat().st_size if transfer.part.exists() else 0
     for attempt in range(1, CHECKSUM_ATTEMPTS + 1):
-        size = with_retries(url, cfg, transfer.attempt)
+        size = with_retries(url, cfg, transfer.attempt, progress=transfer.received)
         problem = sumcheck.mismatch(transfer.part, expected) if expected else None
         if problem is None:
+            with open(transfer.part, "rb+") as fh:
+                os.fsync(fh.fileno())  # a power cut must not leave a short file under the final name
             os.replace(transfer.part, dest)
             transfer.meta.unlink(missing_ok=True)
             return {"bytes": size, "resumed_from": resumed_from, "checksum": str(expected) if expected else None}
@@ -279,8 +296,9 @@ def vcf(name: str = typer.Argument(..., help="File name as listed in vcf_urls.js
             raise common.Failure(f"{name} is not in {listing}; run `make refresh`")
         dest = common.vcf_dir(cfg) / name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if _wait_for_other_fetch(dest, cfg) and dest.exists() and \
-                dest.stat().st_mtime >= listing.stat().st_mtime and not cfg["force_download"]:
+        stamp = common.species_dir(cfg) / "expected" / name
+        if _wait_for_other_fetch(dest, cfg) and dest.exists() and not cfg["force_download"] and \
+                (not stamp.exists() or dest.stat().st_mtime >= stamp.stat().st_mtime):
             common.say(f"{name}: completed by another process")
             return
         table = sumcheck.load_checksums(common.checksums_path(cfg)) if cfg["verify_checksums"] else None
@@ -294,7 +312,8 @@ def vcf(name: str = typer.Argument(..., help="File name as listed in vcf_urls.js
                     rec.update(bytes=dest.stat().st_size, outcome_detail="already complete")
                     common.say(f"{name}: already complete")
                     return
-                common.say(f"{name}: no longer matches the listing; downloading again")
+                common.say(f"{name}: no longer matches CHECKSUMS; removed, downloading again")
+                dest.unlink()
             t0 = time.perf_counter()
             facts = fetch_url(url, dest, cfg, expected)
             rec.update(facts)

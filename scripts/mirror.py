@@ -82,7 +82,8 @@ class Fault:
     """``kind``: cut (close after ``after`` bytes of the body), ignore_range (answer 200),
     corrupt (flip the byte at ``offset``), status (answer ``status``, with
     ``retry_after``), stall (send ``after`` bytes, then hang ``seconds``), delay (wait
-    ``seconds`` before answering normally).
+    ``seconds`` before answering normally), ignore_if_range (honour Range even when
+    If-Range no longer matches, as a broken server would).
     ``times``: how many requests it hits (None: all)."""
 
     kind: str
@@ -263,7 +264,8 @@ def _handler(server: MirrorServer):
             wanted = self.headers.get("Range")
             guard = self.headers.get("If-Range")
             use_range = (wanted and wanted.startswith("bytes=") and not (fault and fault.kind == "ignore_range")
-                         and (guard is None or guard in (etag, modified)))
+                         and (guard is None or guard in (etag, modified)
+                              or (fault is not None and fault.kind == "ignore_if_range")))
             if use_range:
                 first, _, last = wanted[6:].partition("-")
                 start = int(first or 0)

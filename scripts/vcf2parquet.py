@@ -36,6 +36,7 @@ from typing import Iterator
 import typer
 
 import common
+import sumcheck
 
 PIECE_BYTES = 8 << 20          # decompressed text per piece handed to polars-bio
 READ_BYTES = 1 << 20           # one read from the decompressor
@@ -45,7 +46,8 @@ UINT32_MAX = 2**32 - 1
 FIXED = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 # BGZF end-of-file marker: an empty block every complete bgzip file ends with.
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-INFO_LINE = re.compile(r'##INFO=<ID=([^,>]+),Number=([^,>]+),Type=([^,>]+)')
+LONG_POS = re.compile(rb"(?m)^[^\t\n]*\t\d{10,}\t")  # a POS of 10 digits or more
+INFO_ATTR = re.compile(r'(ID|Number|Type)=([^,>]+)')
 
 
 # --- the header -------------------------------------------------------------------------
@@ -72,8 +74,12 @@ def parse_header(raw: bytes, name: str) -> Header:
                              f"'{' '.join(FIXED)}' (tab-separated)")
     head = Header(raw=raw, lines=len(lines), columns=len(columns))
     for line in lines:
-        if m := INFO_LINE.match(line):
-            head.info.append(m.groups())
+        if line.startswith("##INFO=<"):
+            attrs = dict(INFO_ATTR.findall(line.split('Description=', 1)[0]))
+            if not {"ID", "Number", "Type"} <= attrs.keys():
+                raise common.Failure(f"{name}: header line {lines.index(line) + 1}: INFO line without "
+                                     f"ID, Number and Type: {line[:80]!r}")
+            head.info.append((attrs["ID"], attrs["Number"], attrs["Type"]))
         elif line.startswith("##fileDate="):
             head.file_date = line.split("=", 1)[1].strip()
         elif line.startswith("##source=ensembl"):
@@ -195,6 +201,7 @@ def pieces(reader: Reader, head: Header, rest: bytes, workdir: Path,
         n += 1
         path = workdir / f"piece{n:07d}.vcf"
         size = tabs = lines = 0
+        suspect = False
         with open(path, "wb") as out:
             out.write(head.raw)
             while size < piece_bytes:
@@ -204,24 +211,28 @@ def pieces(reader: Reader, head: Header, rest: bytes, workdir: Path,
                     if cut == 0:  # no line end in this read: keep it for the next one
                         carry += data
                         continue
-                    parts, carry = (carry, data[:cut]), data[cut:]
+                    chunk, carry = carry + data[:cut], data[cut:]
                 else:
                     eof = True
-                    parts, carry = (carry + b"\n" if carry and not carry.endswith(b"\n") else carry,), b""
-                for part in parts:
-                    out.write(part)
-                    size += len(part)
-                    tabs += part.count(b"\t")
-                    lines += part.count(b"\n")
+                    chunk, carry = (carry + b"\n" if carry and not carry.endswith(b"\n") else carry), b""
+                out.write(chunk)
+                size += len(chunk)
+                tabs += chunk.count(b"\t")
+                lines += chunk.count(b"\n")
+                # polars-bio wraps a POS above 2^32-1 around silently: look closer at any
+                # 10-digit POS (about 1 ms per MiB).
+                suspect = suspect or LONG_POS.search(chunk) is not None
                 if eof:
                     break
         if not lines:
             path.unlink()
             break
         piece = Piece(path, line, lines)
-        if tabs != lines * tabs_per_line:
-            raise common.Failure(f"{reader.path}: " + (diagnose(piece, head) or
-                                 f"lines {line}-{line + lines - 1}: wrong number of columns"))
+        if tabs != lines * tabs_per_line or suspect:
+            problem = diagnose(piece, head)
+            if problem or not suspect:
+                raise common.Failure(f"{reader.path}: " + (problem or
+                                     f"lines {line}-{line + lines - 1}: wrong number of columns"))
         line += lines
         yield piece
 
@@ -289,12 +300,6 @@ def parse_piece(piece: Piece, head: Header, columns: list, source: Path):
             last = piece.first_line + piece.records - 1
             raise common.Failure(f"{source}: " + (diagnose(piece, head) or
                                  f"lines {piece.first_line}-{last}: polars-bio: {_short(exc)}"))
-        # A POS above 2^32-1 would wrap around silently in UInt32; in a sorted file it
-        # shows up as a position going backwards, then the text says which line it was.
-        backwards = ((pl.col("start").diff() < 0) & (pl.col("chrom") == pl.col("chrom").shift())).any()
-        if df.height and df.select(backwards).item():
-            if problem := diagnose(piece, head):
-                raise common.Failure(f"{source}: {problem}")
         return df
     finally:
         piece.path.unlink(missing_ok=True)
@@ -323,8 +328,6 @@ def tool_version() -> str:
 
 def checksum_of(vcf: Path) -> str | None:
     """``checksum blocks`` of ``vcf`` from the species' CHECKSUMS (vcf/.. or beside it)."""
-    import sumcheck
-
     for sums in (vcf.parent.parent / "CHECKSUMS", vcf.parent / "CHECKSUMS"):
         table = sumcheck.load_checksums(sums)
         if table and vcf.name in table:
@@ -364,10 +367,15 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
         # polars-bio's types for this header, read from a header-only file: any column
         # whose type differs from the contract is cast (none with polars-bio 0.36.2).
         (workdir / "header.vcf").write_bytes(head.raw)
-        native = pb.scan_vcf(str(workdir / "header.vcf")).with_columns(_alts()).collect_schema()
+        try:
+            native = pb.scan_vcf(str(workdir / "header.vcf")).with_columns(_alts()).collect_schema()
+        except Exception as exc:  # noqa: BLE001 - polars-bio's own words, with the file named
+            raise common.Failure(f"{vcf}: header rejected by polars-bio: {_short(exc)}") from None
         missing = [c for c in schema if c not in native]
-        if missing:
-            raise common.Failure(f"{vcf}: polars-bio does not read the column(s) {', '.join(missing)}")
+        extra = [c for c in native if c not in schema]
+        if missing or extra:
+            raise common.Failure(f"{vcf}: the header's INFO lines and polars-bio disagree on the columns "
+                                 f"(not read: {', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'})")
         columns = [pl.col(c) if native[c] == t else pl.col(c).cast(t) for c, t in schema.items()]
 
         progress = common.Progress(f"{vcf.name}", total=reader.size, unit="B", every=progress_every)
@@ -409,9 +417,11 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
             metadata["ensembl_release"] = head.release
         if head.file_date:
             metadata["vcf_file_date"] = head.file_date
-        if checksum := checksum_of(vcf):
-            metadata["source_checksum"] = checksum
-            metadata["source_checksum_algorithm"] = "BSD sum (checksum, 1K blocks), as in Ensembl CHECKSUMS"
+        metadata["source_checksum"] = str(sumcheck.file_sum(vcf))  # of the file converted
+        metadata["source_checksum_algorithm"] = "BSD sum (checksum, 1K blocks), as in Ensembl CHECKSUMS"
+        if (listed := checksum_of(vcf)) and listed != metadata["source_checksum"]:
+            common.say(f"warning: {vcf}: checksum {metadata['source_checksum']} differs from CHECKSUMS "
+                       f"({listed}); `make verify` removes such files")
         try:
             frame.sink_parquet(tmp, compression="zstd", engine="streaming", metadata=metadata)
         except BaseException as exc:

@@ -246,11 +246,14 @@ def test_discovery_is_not_repeated_until_refresh(server, site, cache):
     (vcf_dir(cache) / "homo_sapiens-chrMT.vcf.gz").unlink()
     make("download", cache=cache, server=server)
     assert len([r for r in server.log if r["path"] == "/homo_sapiens/"]) == 1
-    mtime = listing.stat().st_mtime_ns
+    expected = cache / "ensembl" / "homo_sapiens" / "expected"
+    stamps = {p.name: p.stat().st_mtime_ns for p in expected.iterdir()}
+    assert sorted(stamps) == HUMAN and listing.exists()
     refreshed = make("refresh", cache=cache, server=server)
     assert refreshed.returncode == 0, output(refreshed)
     assert len([r for r in server.log if r["path"] == "/homo_sapiens/"]) == 2
-    assert listing.stat().st_mtime_ns == mtime  # unchanged listing: file untouched, nothing to redo
+    # unchanged checksums: the per-file stamps are untouched, so there is nothing to redo
+    assert {p.name: p.stat().st_mtime_ns for p in expected.iterdir()} == stamps
     before = len(server.log)
     assert make("download", cache=cache, server=server).returncode == 0
     assert len(server.log) == before
@@ -407,6 +410,84 @@ def test_two_makes_at_once_do_not_share_a_part_file(server, site, cache):
     assert "completed by another process" in "".join(output(r) for r in results)
     assert (vcf_dir(cache) / "homo_sapiens-chr21.vcf.gz").read_bytes() == (site / CHR21[1:]).read_bytes()
     assert len(gets(server, CHR21)) == 2  # the first request (stalled) and one resume, nothing more
+
+
+def test_checksums_change_rechecks_only_the_changed_files(server, site, cache):
+    assert make("download", cache=cache, server=server).returncode == 0
+    sums = site / "homo_sapiens" / "CHECKSUMS"
+    sums.write_text(sums.read_text().replace("\tREADME", "\tREADME.txt"))  # a line of no VCF changed
+    before = len(server.log)
+    result = make("refresh", "download", cache=cache, server=server)
+    assert result.returncode == 0, output(result)
+    assert "fetch.py" not in output(result)  # no re-check, no touch, nothing downstream redone
+    assert not [r for r in server.log[before:] if r["path"].endswith(".vcf.gz")]
+
+
+def test_changing_base_url_discovers_again(site, cache):
+    with mirror.MirrorServer(site) as first, mirror.MirrorServer(site) as second:
+        assert make("download", cache=cache, server=first).returncode == 0
+        result = make("download", cache=cache, server=second)
+        assert result.returncode == 0, output(result)
+        assert [r["path"] for r in second.log] == ["/homo_sapiens/", "/homo_sapiens/CHECKSUMS"]
+        urls = json.loads((cache / "ensembl" / "homo_sapiens" / "vcf_urls.json").read_text())
+        assert all(u.startswith(second.url) for u in urls)  # same files, same checksums: nothing fetched
+
+
+def test_force_download_from_config_file(server, cache, tmp_path):
+    assert make("download", cache=cache, server=server).returncode == 0
+    config = tmp_path / "config.toml"
+    config.write_text("force_download = true\n")
+    before = len(server.log)
+    assert make("download", cache=cache, server=server, PA_CONFIG=str(config)).returncode == 0
+    assert sorted(r["path"].rsplit("/", 1)[1] for r in server.log[before:]) == HUMAN
+
+
+def test_force_redoes_each_stage_once(server, cache):
+    assert make("download", "parquet", cache=cache, server=server).returncode == 0
+    before = len(server.log)
+    result = make("download", "parquet", "FORCE=1", cache=cache, server=server)
+    assert result.returncode == 0, output(result)
+    assert sorted(r["path"].rsplit("/", 1)[1] for r in server.log[before:]) == HUMAN  # once each
+    assert output(result).count("scripts/vcf2parquet.py") == 4
+
+
+def test_resume_of_a_different_version_is_refused(server, site, tmp_path):
+    """A server that ignores If-Range must not get two versions spliced together."""
+    import fetch
+
+    cfg = {"retries": 3, "retry_backoff": 0.01, "connect_timeout": 5, "read_timeout": 5}
+    dest = tmp_path / "out.vcf.gz"
+    server.add_fault(CHR21, "cut", after=5_000)
+    with pytest.raises(common.Failure):
+        fetch.fetch_url(server.url + CHR21, dest, {**cfg, "retries": 0})
+    assert (tmp_path / "out.vcf.gz.part").stat().st_size == 5_000
+    from synthvcf import write_vcf
+    write_vcf(site / CHR21[1:], 2500, seed=999, chrom="21")  # a new version, no CHECKSUMS to catch it
+    server.add_fault(CHR21, "ignore_if_range", times=None)
+    fetch.fetch_url(server.url + CHR21, dest, cfg)
+    assert dest.read_bytes() == (site / CHR21[1:]).read_bytes()
+    assert gets(server, CHR21)[1]["range"] == "bytes=5000-"
+
+
+@pytest.mark.parametrize("status, retried", [(403, False), (410, False), (408, True), (500, True)])
+def test_status_classification(server, tmp_path, status, retried):
+    import fetch
+
+    cfg = {"retries": 2, "retry_backoff": 0.01, "connect_timeout": 5, "read_timeout": 5}
+    server.add_fault(CHR21, "status", status=status, times=None)
+    with pytest.raises(common.Failure, match=f"HTTP {status}"):
+        fetch.fetch_url(server.url + CHR21, tmp_path / "x", cfg)
+    assert len(gets(server, CHR21)) == (3 if retried else 1)
+    assert not (tmp_path / "x").exists()
+
+
+def test_not_http_url_fails_without_retries(tmp_path):
+    import fetch
+
+    cfg = {"retries": 5, "retry_backoff": 5, "connect_timeout": 5, "read_timeout": 5}
+    for url in ("ftp.ensembl.org/pub/x.vcf.gz", "ftp://ftp.ensembl.org/pub/x.vcf.gz"):
+        with pytest.raises(common.Failure, match="not an http"):
+            fetch.fetch_url(url, tmp_path / "x", cfg)
 
 
 def test_force_downloads_again(server, cache):

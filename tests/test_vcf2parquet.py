@@ -19,6 +19,7 @@ import pytest
 
 import common
 import mirror
+import sumcheck
 import synthvcf
 import vcf2parquet
 from helpers import make, output
@@ -197,7 +198,8 @@ def test_metadata_release_date_source_checksum_tool(tmp_path):
     assert meta[b"ensembl_release"] == b"112"
     assert meta[b"vcf_file_date"] == b"20240601"
     assert meta[b"source_file"] == b"homo_sapiens-chr21.vcf.gz"
-    assert meta[b"source_checksum"] == b"55280 29"
+    # the checksum of the file converted (pure-Python BSD sum as the oracle), not the listed one
+    assert meta[b"source_checksum"] == str(sumcheck.python_sum(vcf)).encode() != b"55280 29"
     assert meta[b"tool"].startswith(b"prepare-annotations ")
     assert b"polars-bio" in meta[b"tool"]
 
@@ -232,6 +234,33 @@ BAD = {
     "POS beyond UInt32": (lambda g: g[:30] + ["1\t5000000000\trs9\tA\tG\t.\t.\tTSA=SNV"] + g[30:],
                           r"line {n}: POS 5000000000 is outside 1..4294967295"),
 }
+
+
+def test_pos_beyond_uint32_as_the_last_record_is_refused(tmp_path):
+    """Wrapped around, 4294969296 would become 2000: larger than the line before it."""
+    lines = good_lines(10) + ["1\t4294969296\trs99\tA\tG\t.\t.\tTSA=SNV"]
+    vcf = write_quirks(tmp_path / "last.vcf.gz", records=lines)
+    with pytest.raises(common.Failure, match=rf"line {header_lines() + 11}: POS 4294969296 is outside"):
+        convert(vcf, tmp_path)
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_info_attributes_in_any_order(tmp_path):
+    text = (QUIRKS_HEADER.replace("#CHROM", '##INFO=<ID=XO,Type=Integer,Number=1,Description="order">\n#CHROM')
+            + "1\t1000\trs1\tA\tG\t.\t.\tXO=7;TSA=SNV\n")
+    vcf = tmp_path / "order.vcf"
+    vcf.write_text(text)
+    df = pl.read_parquet(convert(vcf, tmp_path))
+    assert df.schema["XO"] == pl.Int32 and df["XO"].to_list() == [7]
+
+
+def test_header_rejected_by_polars_bio_names_the_file(tmp_path):
+    text = QUIRKS_HEADER.replace("#CHROM", '##INFO=<ID=BAD,Number=1,Type=Nonsense,Description="x">\n#CHROM')
+    vcf = tmp_path / "hdr.vcf"
+    vcf.write_text(text + "1\t1000\trs1\tA\tG\t.\t.\tTSA=SNV\n")
+    with pytest.raises(common.Failure, match=rf"{vcf}: header rejected by polars-bio"):
+        convert(vcf, tmp_path)
+    assert leftovers(tmp_path / "out") == []
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -331,9 +360,11 @@ def test_make_parquet_noop_and_force(served_mirror, tmp_path):
     one = make("parquet", cache=cache, server=server)
     assert one.returncode == 0 and output(one).count("scripts/vcf2parquet.py") == 1, output(one)
 
+    before = len(server.log)
     forced = make("parquet", "FORCE=1", cache=cache, server=server)
     assert forced.returncode == 0, output(forced)
     assert output(forced).count("scripts/vcf2parquet.py") == 4
+    assert "fetch.py" not in output(forced) and len(server.log) == before  # converts, never re-downloads
     assert all(p.stat().st_mtime_ns != mtimes[p.name] for p in species.glob("*.parquet"))
 
 
