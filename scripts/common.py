@@ -7,8 +7,10 @@ import json
 import os
 import re
 import resource
+import signal
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +29,17 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 class Failure(Exception):
     """An expected failure: the message is shown to the user, exit code 1."""
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+# SIGTERM and SIGHUP (timeout, a cancelled CI job, a closed terminal) unwind like Ctrl-C,
+# so every script's clean-up of temporary files runs for them too.
+if threading.current_thread() is threading.main_thread():
+    for _signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(_signal, _interrupt)
 
 
 def load_config() -> dict:

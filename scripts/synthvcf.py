@@ -20,6 +20,8 @@ from typing import Iterable, Iterator
 
 import typer
 
+import common
+
 _EVIDENCE_URL = "https://www.ensembl.org/info/genome/variation/prediction/variant_quality.html#evidence_status"
 _CLIN_URL = "https://www.ensembl.org/info/genome/variation/phenotype/phenotype_association.html#clin_significance"
 
@@ -142,7 +144,7 @@ def write_vcf(path: Path, n_records: int, *, seed: int = 0, chrom: str = "1",
     )
     merged = heapq.merge(_records(n_records, rng, chrom, start_pos), extras, key=lambda t: t[0])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = common.temp_path_for(path)
     try:
         if bgzip:
             import pysam

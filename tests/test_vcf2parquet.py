@@ -254,6 +254,29 @@ def test_info_attributes_in_any_order(tmp_path):
     assert df.schema["XO"] == pl.Int32 and df["XO"].to_list() == [7]
 
 
+def test_sigterm_mid_conversion_leaves_nothing(tmp_path):
+    import signal
+    import time
+
+    vcf = synthvcf.write_vcf(tmp_path / "big.vcf.gz", 300_000, seed=5, chrom="2")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, str(common.ROOT / "scripts" / "vcf2parquet.py"), str(vcf),
+                             str(out_dir / "big.parquet"), "--piece-mib", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".pieces") for p in out_dir.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "conversion ended before the signal"
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert [p.name for p in out_dir.iterdir() if p.name != "steps.jsonl"] == []
+    steps = (out_dir / "steps.jsonl").read_text()
+    assert '"outcome": "interrupted"' in steps
+
+
 def test_header_rejected_by_polars_bio_names_the_file(tmp_path):
     text = QUIRKS_HEADER.replace("#CHROM", '##INFO=<ID=BAD,Number=1,Type=Nonsense,Description="x">\n#CHROM')
     vcf = tmp_path / "hdr.vcf"
