@@ -46,7 +46,10 @@ UINT32_MAX = 2**32 - 1
 FIXED = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 # BGZF end-of-file marker: an empty block every complete bgzip file ends with.
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-LONG_POS = re.compile(rb"(?m)^[^\t\n]*\t\d{10,}\t")  # a POS of 10 digits or more
+# A POS of 10 digits or more (a line start, CHROM, a tab, 10 digits); the form with a
+# leading newline lets the regex engine scan for it fast (~1 ms per MiB, not 4).
+LONG_POS = re.compile(rb"\n[^\t\n]*\t\d{10}")
+LONG_POS_FIRST = re.compile(rb"[^\t\n]*\t\d{10}")
 INFO_ATTR = re.compile(r'(ID|Number|Type)=([^,>]+)')
 
 
@@ -221,7 +224,7 @@ def pieces(reader: Reader, head: Header, rest: bytes, workdir: Path,
                 lines += chunk.count(b"\n")
                 # polars-bio wraps a POS above 2^32-1 around silently: look closer at any
                 # 10-digit POS (about 1 ms per MiB).
-                suspect = suspect or LONG_POS.search(chunk) is not None
+                suspect = suspect or bool(LONG_POS_FIRST.match(chunk) or LONG_POS.search(chunk))
                 if eof:
                     break
         if not lines:
