@@ -65,6 +65,7 @@ def test_bsd_sum_known_vectors(tmp_path):
 
 
 def test_system_sum_agrees_with_python_oracle(tmp_path):
+    assert sumcheck._system_sum(), "GNU coreutils `sum` (part of every Linux base system) not found"
     rng = random.Random(7)
     for size in (1, 1023, 1024, 1025, 70_001):
         path = tmp_path / f"f{size}"
