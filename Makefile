@@ -76,11 +76,12 @@ lock: | $(UV)
 # ---------------------------------------------------------------- discover
 # The per-file targets come from a Make fragment written from vcf_urls.json. It is
 # included only for goals that need it, so `make help` or `make test` never touch the
-# network. Discovery runs when vcf_urls.json is missing, or on `make refresh`.
+# network. Discovery runs when vcf_urls.json is missing, when BASE_URL, SPECIES or
+# PATTERN changed since the last discovery, or on `make refresh`.
 # longevitymap needs it only for the species' own files, not when ENSEMBL_PARQUET is set.
 PIPELINE_GOALS := download vcfs parquet parquets longevitymap
 FRAGMENT_GOALS := $(filter-out $(if $(ENSEMBL_PARQUET),longevitymap),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)))
-# discovery.key changes (and discovery runs again) when BASE_URL, SPECIES or PATTERN do.
+# discovery.key: a digest of BASE_URL, SPECIES and PATTERN, rewritten when they change.
 DISCOVERY := $(SPECIES_DIR)/discovery.key
 EXPECTED  := $(SPECIES_DIR)/expected
 ifneq ($(FRAGMENT_GOALS),)
