@@ -42,6 +42,18 @@ if threading.current_thread() is threading.main_thread():
         signal.signal(_signal, _interrupt)
 
 
+@contextmanager
+def exit_on_failure(subject: object) -> Iterator[None]:
+    """Turn an expected failure into one sentence and exit 1: a Failure as it is, an
+    OSError as "<its file, else subject>: <reason>"."""
+    try:
+        yield
+    except Failure as exc:
+        die(str(exc))
+    except OSError as exc:
+        die(f"{exc.filename or subject}: {exc.strerror or exc}")
+
+
 def load_config() -> dict:
     try:
         return _config.load()

@@ -115,7 +115,6 @@ def load(env: dict[str, str] | None = None) -> dict[str, object]:
 
 MAKE_VARS = ("species", "cache_dir", "max_concurrent_downloads", "max_concurrent_conversions",
              "longevitymap_url", "ensembl_parquet", "force_download")
-MAKE_NAMES = {"force_download": "FORCE"}
 MAY_BE_EMPTY = {"longevitymap_url", "ensembl_parquet"}
 
 
@@ -132,7 +131,7 @@ def make_vars(cfg: dict[str, object]) -> str:
         value = str(int(cfg[key]) if isinstance(cfg[key], bool) else cfg[key])
         if (not value and key not in MAY_BE_EMPTY) or any(c.isspace() or c in "$#'" for c in value):
             raise ConfigError(f"{key}: {value!r} cannot be used in a Make path (empty, space, $, # or ')")
-        words.append(f"{MAKE_NAMES.get(key, key.upper())}?={value}")
+        words.append(f"{ALIASES.get(key, (key.upper(),))[0]}?={value}")
     words.append(f"DISCOVERY_KEY?={discovery_key(cfg)}")
     return " ".join(words) + "\n"
 

@@ -142,12 +142,9 @@ def main(ctx: typer.Context) -> None:
         return
     cfg = common.load_config()
     target = common.urls_json(cfg)
-    try:
-        with common.step(common.step_log_path(cfg), "discover", target) as rec:
-            urls = discover(cfg)
-            rec["files"] = len(urls)
-    except common.Failure as exc:
-        common.die(str(exc))
+    with common.exit_on_failure(target), common.step(common.step_log_path(cfg), "discover", target) as rec:
+        urls = discover(cfg)
+        rec["files"] = len(urls)
     common.say(f"{len(urls)} file(s) selected -> {target}")
     for u in urls:
         print(u)

@@ -284,7 +284,7 @@ app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 def vcf(name: str = typer.Argument(..., help="File name as listed in vcf_urls.json")) -> None:
     """Download one VCF of the species into <cache>/ensembl/<species>/vcf/."""
     cfg = common.load_config()
-    try:
+    with common.exit_on_failure(name):
         common.check_name(name)
         listing = common.urls_json(cfg)
         try:
@@ -320,10 +320,6 @@ def vcf(name: str = typer.Argument(..., help="File name as listed in vcf_urls.js
             secs = time.perf_counter() - t0
             common.say(f"{name}: {common.human_bytes(facts['bytes'])} in {secs:.1f} s"
                        + (f", checksum {expected} OK" if expected else ", size OK"))
-    except common.Failure as exc:
-        common.die(str(exc))
-    except OSError as exc:
-        common.die(f"{exc.filename or name}: {exc.strerror or exc}")
 
 
 _locks: list = []
@@ -357,12 +353,8 @@ def _still_valid(dest: Path, url: str, cfg: dict, expected: sumcheck.Sum | None)
 def url(url: str, out: Path) -> None:
     """Download any URL to OUT (resumable; size checked)."""
     cfg = common.load_config()
-    try:
+    with common.exit_on_failure(out):
         facts = fetch_url(url, out, cfg)
-    except common.Failure as exc:
-        common.die(str(exc))
-    except OSError as exc:
-        common.die(f"{exc.filename or out}: {exc.strerror or exc}")
     common.say(f"{out}: {common.human_bytes(facts['bytes'])}")
 
 

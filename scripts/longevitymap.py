@@ -348,7 +348,8 @@ def fetch(source: str = typer.Option(None, help="URL or local path (default: con
     dest = sqlite_path(cfg)
     tmp = common.temp_path_for(dest)
     try:
-        with common.step(module_dir(cfg) / "steps.jsonl", "longevitymap-fetch", dest) as rec:
+        with common.exit_on_failure(dest), \
+                common.step(module_dir(cfg) / "steps.jsonl", "longevitymap-fetch", dest) as rec:
             rec["source"] = source
             dest.parent.mkdir(parents=True, exist_ok=True)
             if re.match(r"https?://", source):
@@ -368,10 +369,6 @@ def fetch(source: str = typer.Option(None, help="URL or local path (default: con
             check_sqlite(tmp, label=source)
             os.replace(tmp, dest)
             rec["bytes"] = dest.stat().st_size
-    except common.Failure as exc:
-        common.die(str(exc))
-    except OSError as exc:
-        common.die(f"{exc.filename or dest}: {exc.strerror or exc}")
     finally:
         tmp.unlink(missing_ok=True)
     common.say(f"{dest}: {common.human_bytes(dest.stat().st_size)} from {source}")
@@ -399,15 +396,11 @@ def inputs(
     <cache>/modules/longevitymap/inputs.txt, rewriting it only when they changed."""
     cfg = common.load_config()
     path = inputs_path(cfg)
-    try:
+    with common.exit_on_failure(path):
         text = inputs_text(cfg, resolve_files(cfg, files, ensembl, check=False))
         existed = path.exists()
         if common.atomic_write(path, text.encode(), only_if_changed=True):
             common.say(f"{path}: {'changed' if existed else 'written'}; the tables will be rebuilt")
-    except common.Failure as exc:
-        common.die(str(exc))
-    except OSError as exc:
-        common.die(f"{exc.filename or path}: {exc.strerror or exc}")
 
 
 @app.command()

@@ -511,11 +511,8 @@ def run(kind: str, cfg: dict, log_path: Path, repo_id: str, items_fn, dry_run: b
 
 def main_guard(fn) -> None:
     try:
-        fn()
-    except Failure as exc:
-        common.die(str(exc))
-    except OSError as exc:
-        common.die(f"{exc.filename or 'upload'}: {exc.strerror or exc}")
+        with common.exit_on_failure("upload"):
+            fn()
     except KeyboardInterrupt:
         common.die("interrupted; nothing was committed unless a commit id was printed", code=130)
 

@@ -467,22 +467,19 @@ def main(
     in_species = out.parent.resolve() == common.species_dir(cfg).resolve()
     log = common.step_log_path(cfg) if in_species else out.parent / "steps.jsonl"
     try:
-        if not vcf.is_file():
-            raise common.Failure(f"{vcf}: no such file")
-        import polars_bio  # noqa: F401 - imported before the clock starts (~0.5 s)
+        with common.exit_on_failure(vcf):
+            if not vcf.is_file():
+                raise common.Failure(f"{vcf}: no such file")
+            import polars_bio  # noqa: F401 - imported before the clock starts (~0.5 s)
 
-        t0 = time.perf_counter()
-        with common.step(log, "vcf2parquet", out) as rec:
-            rec["source"] = str(vcf)
-            rec.update(convert(vcf, out, threads, int(piece_mib * 2**20)))
-        secs = time.perf_counter() - t0
-        common.say(f"{vcf.name} -> {out.name}: {rec['rows']:,} rows, {common.human_bytes(rec['bytes'])}, "
-                   f"{secs:.1f} s ({rec['rows'] / max(secs, 1e-9):,.0f} rows/s), {rec['threads']} threads, "
-                   f"peak RSS {common.human_bytes(common.peak_rss_bytes())}")
-    except common.Failure as exc:
-        common.die(str(exc))
-    except OSError as exc:
-        common.die(f"{exc.filename or vcf}: {exc.strerror or exc}")
+            t0 = time.perf_counter()
+            with common.step(log, "vcf2parquet", out) as rec:
+                rec["source"] = str(vcf)
+                rec.update(convert(vcf, out, threads, int(piece_mib * 2**20)))
+            secs = time.perf_counter() - t0
+            common.say(f"{vcf.name} -> {out.name}: {rec['rows']:,} rows, {common.human_bytes(rec['bytes'])}, "
+                       f"{secs:.1f} s ({rec['rows'] / max(secs, 1e-9):,.0f} rows/s), {rec['threads']} threads, "
+                       f"peak RSS {common.human_bytes(common.peak_rss_bytes())}")
     except KeyboardInterrupt:
         common.die(f"{vcf}: interrupted; no Parquet written", code=130)
 
