@@ -11,7 +11,7 @@ SHELL := bash
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 .DEFAULT_GOAL := all
-.PHONY: all help download vcfs verify refresh demo test bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap
+.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap
 
 ## all: the whole pipeline (the default goal): download, then parquet, then longevitymap
 all:
@@ -209,8 +209,12 @@ bench-longevitymap: $(LM_BENCH_SET) | $(VENV_OK)
 demo: $(VENV_OK)
 	$(PY) scripts/demo.py
 
-## test: create the environment and run the whole test suite
-test: $(VENV_OK)
+## lint: ruff (pyflakes and pycodestyle errors) over the Python code
+lint: $(VENV_OK)
+	$(VENV)/bin/ruff check --quiet scripts tests $(wildcard ui)
+
+## test: create the environment, lint, and run the whole test suite
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## help: list targets and variables

@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -117,6 +118,46 @@ def species_parquets(cfg: dict, species: str | None = None) -> list[Path]:
     candidates = [*folder.glob(f"{species}-*.parquet"), folder / f"{species}.parquet"]
     return sorted({p for p in candidates
                    if wanted.fullmatch(p.name) and ".." not in p.name and p.is_file()})
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One file of the discovery manifest (vcf_urls.json) and the targets made from it."""
+    name: str        # homo_sapiens-chr21.vcf.gz
+    url: str
+    vcf: Path        # <species dir>/vcf/<name>
+    parquet: Path    # <species dir>/<stem>.parquet
+
+    @property
+    def stem(self) -> str:
+        return self.parquet.stem
+
+
+def vcf_stem(name: str) -> str:
+    """homo_sapiens-chr21.vcf.gz -> homo_sapiens-chr21 (the Parquet target's stem)."""
+    return name.removesuffix(".gz").removesuffix(".bgz").removesuffix(".vcf")
+
+
+def manifest(cfg: dict) -> list[ManifestEntry]:
+    """The species' files as discovery listed them in vcf_urls.json, in its order: the
+    pipeline's own set of VCF and Parquet targets (the same as the Make fragment's
+    VCF_NAMES). Raises Failure when there is no readable manifest."""
+    source = urls_json(cfg)
+    try:
+        urls = json.loads(source.read_text())
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise ValueError("not a list of URLs")
+    except FileNotFoundError:
+        raise Failure(f"{source}: no discovery manifest; run `make refresh` (or `make download`) first") from None
+    except (OSError, ValueError) as exc:
+        raise Failure(f"{source}: cannot read ({exc}); run `make refresh`") from None
+    folder = species_dir(cfg)
+    entries = []
+    for url in urls:
+        name = check_name(url.rsplit("/", 1)[-1], str(source))
+        entries.append(ManifestEntry(name, url, folder / "vcf" / name,
+                                     folder / f"{vcf_stem(name)}.parquet"))
+    return entries
 
 
 # --- files -----------------------------------------------------------------------

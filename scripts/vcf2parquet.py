@@ -291,7 +291,6 @@ def _short(exc: BaseException) -> str:
 
 def parse_piece(piece: Piece, head: Header, columns: list, source: Path):
     """One piece as a DataFrame in the contract's columns (runs in a worker thread)."""
-    import polars as pl
     import polars_bio as pb
 
     try:
@@ -450,8 +449,7 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
 # --- command line -------------------------------------------------------------------------
 
 def default_out(vcf: Path, cfg: dict) -> Path:
-    stem = vcf.name.removesuffix(".gz").removesuffix(".bgz").removesuffix(".vcf")
-    return common.species_dir(cfg) / f"{stem}.parquet"
+    return common.species_dir(cfg) / f"{common.vcf_stem(vcf.name)}.parquet"
 
 
 def main(

@@ -256,7 +256,7 @@ def main(
               f"identical data: {'yes' if ok else 'NO'} ({why})")
         if "rss_growth_4x" in report:
             print(f"peak RSS at 4x records: {report['rss_growth_4x']:.2f}x the 1x figure")
-        print(f"targets: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in report["targets"].items()))
+        print("targets: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in report["targets"].items()))
         print(f"figures written to {json_out}")
         if not ok:
             raise common.Failure(f"(b) and (c) differ: {why}")

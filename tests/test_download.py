@@ -4,7 +4,6 @@ against a real HTTP server on 127.0.0.1 serving the mini mirror, with faults."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from pathlib import Path

@@ -634,7 +634,7 @@ def test_bench_data_is_deterministic_and_run_reports(tmp_path):
 
     a = lmbench.write_set(tmp_path / "a", 3000, 2)
     b = lmbench.write_set(tmp_path / "b", 3000, 2)
-    assert a["rows"] == 3000 + len(lmfixture.DEMO_VARIANTS)
+    assert a["rows"] == b["rows"] == 3000 + len(lmfixture.DEMO_VARIANTS)
     for name in ("homo_sapiens-chr19.parquet", "homo_sapiens-chr21.parquet"):
         assert pl.read_parquet(tmp_path / "a" / name).equals(pl.read_parquet(tmp_path / "b" / name))
     df = pl.read_parquet(tmp_path / "a" / "*.parquet")
