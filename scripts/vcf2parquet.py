@@ -404,14 +404,24 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
                 raise
 
         def source(with_columns, predicate, n_rows, batch_size):  # polars' io-source protocol
-            for df in parsed():
-                df = df if predicate is None else df.filter(predicate)
-                df = df if with_columns is None else df.select(with_columns)
-                if n_rows is not None:
-                    df, n_rows = df.head(n_rows), n_rows - min(n_rows, df.height)
-                yield df
-                if n_rows == 0:
-                    return
+            # A refusal ends the stream; it is never raised into polars. An exception out
+            # of an io source makes sink_parquet return at once while the sink's writer
+            # task, detached on polars' async runtime, may not have opened the file yet:
+            # it then creates it (and writes an empty Parquet) after our clean-up removed
+            # it. Ending the stream makes sink_parquet return only once the writer has
+            # closed the file; the refusal (kept in ``failure``) is raised after that.
+            try:
+                for df in parsed():
+                    df = df if predicate is None else df.filter(predicate)
+                    df = df if with_columns is None else df.select(with_columns)
+                    if n_rows is not None:
+                        df, n_rows = df.head(n_rows), n_rows - min(n_rows, df.height)
+                    yield df
+                    if n_rows == 0:
+                        return
+            except BaseException as exc:  # noqa: BLE001 - raised after the sink is done
+                if not failure:
+                    failure.append(exc)
 
         frame = register_io_source(source, schema=schema)
         metadata = {"source_file": vcf.name, "tool": tool_version()}
@@ -426,6 +436,10 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
                        f"({listed}); `make verify` removes such files")
         try:
             frame.sink_parquet(tmp, compression="zstd", engine="streaming", metadata=metadata)
+            if failure:  # the stream ended on a refusal; the writer has closed the file
+                raise failure[0]
+        except common.Failure:
+            raise
         except BaseException as exc:
             if failure:  # the original error raised in the source, not polars' wrapper
                 raise failure[0] from None

@@ -405,3 +405,37 @@ def test_make_parquet_failure_leaves_no_parquet(served_mirror, tmp_path):
     species = cache / "ensembl" / "homo_sapiens"
     assert not (species / "homo_sapiens-chrX.parquet").exists()
     assert not [p for p in species.iterdir() if p.name.startswith(".")]
+
+
+REFUSALS = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {scripts!r})
+import common, vcf2parquet
+vcf, base, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    try:
+        vcf2parquet.convert(vcf, base / str(i) / "bad.parquet", threads=2, piece_bytes=1024)
+    except common.Failure:
+        continue
+    sys.exit("converted a bad file")
+"""
+
+
+def test_refusals_under_parallel_load_leave_nothing(tmp_path):
+    """Many refused conversions at once (4 processes, each converting a file whose first
+    piece is bad again and again, as `make -j4 parquet` on a busy machine would): not one
+    may leave its temporary Parquet behind, not even a moment after the refusal. Before
+    the fix, polars' streaming sink, torn down by the error raised in our source, finished
+    writing an empty Parquet under the temporary name after convert() had removed it."""
+    lines = good_lines()
+    vcf = write_quirks(tmp_path / "bad.vcf.gz", records=lines[:2] + ["1\t1029\trs9\tA\tG\t."] + lines[2:])
+    code = REFUSALS.format(scripts=str(common.ROOT / "scripts"))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(vcf), str(tmp_path / f"p{k}"), "40"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for k in range(4)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("p*/*/*"))
+    assert left == [], f"{len(left)} of 160 refused conversions left files behind: {left[:5]}"
