@@ -107,19 +107,6 @@ def step_log_path(cfg: dict) -> Path:
     return species_dir(cfg) / "steps.jsonl"
 
 
-def species_parquets(cfg: dict, species: str | None = None) -> list[Path]:
-    """The species' Parquet files made by the converter, sorted by name:
-    <species>-<name>.parquet plus <species>.parquet (single-file species). Regular files
-    with plain names only: hidden/temporary names (.x.pid.tmp), sub-directories and names
-    that are not safe file names are left out."""
-    species = check_name(species or cfg["species"], "species")
-    folder = species_dir(cfg, species)
-    wanted = re.compile(re.escape(species) + r"(-[A-Za-z0-9][A-Za-z0-9._-]*)?\.parquet")
-    candidates = [*folder.glob(f"{species}-*.parquet"), folder / f"{species}.parquet"]
-    return sorted({p for p in candidates
-                   if wanted.fullmatch(p.name) and ".." not in p.name and p.is_file()})
-
-
 @dataclass(frozen=True)
 class ManifestEntry:
     """One file of the discovery manifest (vcf_urls.json) and the targets made from it."""
@@ -158,6 +145,57 @@ def manifest(cfg: dict) -> list[ManifestEntry]:
         entries.append(ManifestEntry(name, url, folder / "vcf" / name,
                                      folder / f"{vcf_stem(name)}.parquet"))
     return entries
+
+
+@dataclass
+class ParquetSet:
+    """The species' Parquet set as the pipeline defines it: the discovery manifest's
+    Parquet targets (``ready`` and ``not_ready`` with the reason), and the other
+    *.parquet files of the species directory (``stray``, with the reason they are not
+    part of it)."""
+    entries: list[ManifestEntry]
+    ready: list[ManifestEntry]
+    not_ready: list[tuple[ManifestEntry, str]]
+    stray: list[tuple[Path, str]]
+
+    def problem(self) -> str:
+        """One sentence naming the manifest files that are not ready."""
+        listed = ", ".join(f"{e.parquet.name} ({why})" for e, why in self.not_ready)
+        return (f"{len(self.not_ready)} of the {len(self.entries)} files of the discovery manifest "
+                f"have no up-to-date Parquet in {self.entries[0].parquet.parent}: {listed}")
+
+
+def parquet_set(cfg: dict) -> ParquetSet:
+    """Sort the species' Parquet files by the discovery manifest (vcf_urls.json).
+    A target is ready when its Parquet is a file not older than its VCF. A VCF that is
+    gone (deleted after conversion to save disk) does not make it stale: the Parquet
+    was built from the file the manifest names. Raises Failure without a manifest."""
+    entries = manifest(cfg)
+    ready, not_ready = [], []
+    for entry in entries:
+        if not entry.parquet.is_file():
+            not_ready.append((entry, "no Parquet"))
+            continue
+        try:
+            vcf_mtime = entry.vcf.stat().st_mtime_ns
+        except FileNotFoundError:
+            vcf_mtime = None
+        if vcf_mtime is not None and vcf_mtime > entry.parquet.stat().st_mtime_ns:
+            not_ready.append((entry, f"older than its VCF vcf/{entry.name}"))
+        else:
+            ready.append(entry)
+    targets = {e.parquet.name for e in entries}
+    stray = []
+    folder = species_dir(cfg)
+    for path in sorted(folder.glob("*.parquet")):  # pathlib: hidden names too
+        if path.name in targets or not path.is_file():
+            continue
+        if path.name.startswith(".") or path.name.endswith(".tmp.parquet"):
+            why = "temporary file of an interrupted conversion, not in the discovery manifest"
+        else:
+            why = "not a target of the discovery manifest (vcf_urls.json)"
+        stray.append((path, why))
+    return ParquetSet(entries, ready, not_ready, stray)
 
 
 # --- files -----------------------------------------------------------------------

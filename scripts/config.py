@@ -35,7 +35,7 @@ DEFAULTS: dict[str, object] = {
     "threads": 0,  # 0 = auto
     # LongevityMap module
     "longevitymap_url": "https://github.com/dna-seq/just_longevitymap/raw/master/data/longevitymap.sqlite",
-    "ensembl_parquet": "",  # empty = <cache>/ensembl/<species>/<species>-*.parquet
+    "ensembl_parquet": "",  # empty = the Parquet targets of the species' discovery manifest
     "memory_limit": "1GB",
     "curator": "Olga Borysova",
     "method": "literature_review",

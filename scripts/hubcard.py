@@ -91,14 +91,23 @@ def first_record(path: Path) -> dict | None:
 
 
 def data_paths(species: str, files: list[Path]) -> str | list[str]:
-    """The card's data_files pattern(s): data/<species>-*.parquet for per-chromosome
-    files, data/<species>.parquet for a single-file species."""
-    paths = sorted({f"data/{species}.parquet" if f.name == f"{species}.parquet"
-                    else f"data/{species}-*.parquet" for f in files})
+    """The card's data_files: exactly the files published (in chromosome order), not a
+    pattern, so that nothing else under data/ (a stray file published by an older tool)
+    is read as part of the dataset. One file: its path as a string."""
+    paths = [f"data/{f.name}" for f in sorted(files, key=lambda f: natural_key(f.name))]
     return paths[0] if len(paths) == 1 else paths
 
 
-def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict]) -> str:
+def label(species: str, name: str) -> str:
+    """homo_sapiens-chr21.parquet -> chr21; mus_musculus.parquet -> mus_musculus."""
+    stem = Path(name).stem
+    return stem.removeprefix(f"{species}-") if stem != species else stem
+
+
+def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict],
+                 left_out: list[str] = ()) -> str:
+    """The dataset card. ``left_out``: names of the discovery manifest's Parquet files
+    not published (an --allow-partial upload); the card then says what is included."""
     import yaml
 
     release = summary([f["release"] for f in facts])
@@ -143,10 +152,16 @@ def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict
              "| | |", "|---|---|",
              f"| Ensembl release | {release} |",
              f"| VCF file date | {date} |",
-             f"| Files | {len(facts)} |",
+             f"| Files | {len(facts)}" + (f" of {len(facts) + len(left_out)} (partial)" if left_out else "") + " |",
              f"| Rows | {rows:,} |",
              f"| Total size | {common.human_bytes(size)} ({size:,} bytes) |", "",
-             "## Files", "", "| file | rows | size |", "|---|---:|---:|"]
+             "## Files", ""]
+    if left_out:
+        included = ", ".join(label(species, f["name"]) for f in facts)
+        missing = ", ".join(label(species, n) for n in sorted(left_out, key=natural_key))
+        lines += [f"**Partial:** this upload holds {len(facts)} of the {len(facts) + len(left_out)} files "
+                  f"Ensembl lists for {species}. Included: {included}. Not included: {missing}.", ""]
+    lines += ["| file | rows | size |", "|---|---:|---:|"]
     lines += [f"| `data/{f['name']}` | {f['rows']:,} | {common.human_bytes(f['size'])} |" for f in facts]
     lines += ["", "## Columns", "",
               "Positions are 1-based as in the VCF. After the fixed columns comes one column per "

@@ -149,16 +149,20 @@ def load_tables(path: Path) -> dict:
 
 def ensembl_files(cfg: dict, source: str | None = None) -> list[str]:
     """The Ensembl Parquet files: ``source`` or config ensembl_parquet (a file, a
-    directory of *.parquet, or a glob), else the species' own files
-    (<species>-*.parquet, or <species>.parquet for single-file species)."""
+    directory of *.parquet, or a glob), else the species' own set: the Parquet targets
+    of the discovery manifest (common.parquet_set), all of them present and not older
+    than their VCF; other *.parquet files in the species directory are not read."""
     source = source or str(cfg["ensembl_parquet"] or "")
     if not source:
-        files = [str(p) for p in common.species_parquets(cfg)]
-        if not files:
-            species = cfg["species"]
-            raise common.Failure(f"no {species}-*.parquet or {species}.parquet in {common.species_dir(cfg)}; "
-                                 "run `make parquet` or point ENSEMBL_PARQUET (config ensembl_parquet) at the set")
-        return files
+        hint = "run `make parquet` or point ENSEMBL_PARQUET (config ensembl_parquet) at the set"
+        try:
+            found = common.parquet_set(cfg)
+        except common.Failure as exc:
+            raise common.Failure(f"{exc}; or point ENSEMBL_PARQUET (config ensembl_parquet) at the set") from None
+        if found.not_ready or not found.entries:
+            raise common.Failure(f"{found.problem()}; {hint}" if found.entries else
+                                 f"{common.urls_json(cfg)} lists no files; {hint}")
+        return sorted(str(e.parquet) for e in found.ready)
     source = os.path.expanduser(source)
     pattern = os.path.join(source, "*.parquet") if os.path.isdir(source) else source
     files = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))

@@ -1,8 +1,9 @@
 """Publish the prepared data on the Hugging Face Hub.
 
-ensembl: every <species>-*.parquet (or the single <species>.parquet) of the
-species directory goes to the dataset repo hf_ensembl_repo under data/, with a
-generated dataset card.
+ensembl: the Parquet targets of the species' discovery manifest (vcf_urls.json),
+nothing else, go to the dataset repo hf_ensembl_repo under data/, with a generated
+dataset card. A target that is missing or older than its VCF stops the upload
+(--allow-partial: publish the others, the card says which are included).
 longevitymap: the module tables and a metadata.yaml go to hf_modules_repo
 under data/longevitymap/.
 
@@ -59,15 +60,29 @@ class Item:
         return self.reason.startswith("new")
 
 
-def ensembl_files(cfg: dict) -> list[Path]:
-    """The species' Parquet files (common.species_parquets: <species>-<name>.parquet and
-    <species>.parquet, no temporary or stray files), chr1, chr2, …, chr10 order."""
-    files = sorted(common.species_parquets(cfg), key=lambda p: natural_key(p.name))
-    if not files:
-        species = cfg["species"]
-        raise Failure(f"no {species}-*.parquet or {species}.parquet in {common.species_dir(cfg)}: "
-                      "run `make parquet` first")
-    return files
+def ensembl_files(cfg: dict, allow_partial: bool = False) -> tuple[list[Path], list[Item], list[str]]:
+    """(files, aside, left_out). files: the Parquet targets of the discovery manifest
+    (common.parquet_set), chr1, chr2, …, chr10 order. aside: plan lines for what is not
+    sent - stray *.parquet of the species directory ("ignore") and, with
+    ``allow_partial``, the manifest's targets that are not ready ("omit"). left_out: the
+    names of the latter. Without ``allow_partial`` a target that is not ready stops."""
+    try:
+        found = common.parquet_set(cfg)
+    except Failure as exc:
+        raise Failure(f"{exc} (`make parquet` discovers, downloads and converts)") from None
+    if not found.entries:
+        raise Failure(f"{common.urls_json(cfg)} lists no files: nothing to publish")
+    if found.not_ready and not allow_partial:
+        raise Failure(f"{found.problem()}. Run `make parquet` first, or pass --allow-partial to "
+                      f"publish the {len(found.ready)} that are ready (the card then lists what is included)")
+    if not found.ready:
+        raise Failure(f"{found.problem()}: nothing to publish; run `make parquet` first")
+    files = sorted((e.parquet for e in found.ready), key=lambda p: natural_key(p.name))
+    aside = [Item(p.name, local=p, size=p.stat().st_size, action="ignore", reason=why)
+             for p, why in found.stray]
+    aside += [Item(e.parquet.name, action="omit", reason=f"not ready: {why} (--allow-partial)")
+              for e, why in found.not_ready]
+    return files, aside, [e.parquet.name for e, _ in found.not_ready]
 
 
 def module_files(cfg: dict) -> list[Path]:
@@ -339,17 +354,22 @@ def decide(item: Item, remote) -> None:
         item.reason = "unchanged (same content)" if same else "changed (content differs)"
 
 
-def print_plan(repo_id: str, head: str | None, items: list[Item], notes: list[str]) -> None:
+def print_plan(repo_id: str, head: str | None, items: list[Item], notes: list[str],
+               aside: list[Item] = ()) -> None:
     where = f"datasets/{repo_id}" + (f" at {head[:7]}" if head else "")
     print(f"Plan for {where}:")
-    width = max(len(i.path_in_repo) for i in items)
-    for i in items:
-        print(f"  {i.action:<6}  {i.path_in_repo:<{width}}  {common.human_bytes(i.size):>10}  {i.reason}")
+    width = max(len(i.path_in_repo) for i in [*items, *aside])
+    for i in [*items, *aside]:  # aside: local files not sent (ignored strays, omitted targets)
+        size = common.human_bytes(i.size) if i.local else "-"
+        print(f"  {i.action:<6}  {i.path_in_repo:<{width}}  {size:>10}  {i.reason}")
     send = [i for i in items if i.action == "upload"]
     to_send = sum(i.size for i in send)
     kept = sum(i.size for i in items if i.action != "upload")
     print(f"{len(send)} of {len(items)} files to upload, {common.human_bytes(to_send)} to send "
-          f"({to_send:,} bytes); {len(items) - len(send)} skipped ({common.human_bytes(kept)} not sent).")
+          f"({to_send:,} bytes); {len(items) - len(send)} skipped ({common.human_bytes(kept)} not sent)"
+          + "".join(f"; {n} {what}" for what in ("ignore", "omit")
+                    if (n := sum(1 for i in aside if i.action == what)))
+          + ".")
     for note in notes:
         print(f"note: {note}")
 
@@ -382,6 +402,11 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
 
     if not sys.stderr.isatty():
         disable_progress_bars()  # the client's tqdm bars are noise in a log
+    aside = [i for i in items if i.action]  # listed in the plan, never sent
+    items = [i for i in items if not i.action]
+    if aside:
+        record["not_sent"] = [{"path": str(i.local or i.path_in_repo), "action": i.action, "reason": i.reason}
+                              for i in aside]
     if dry_run:
         cfg = dict(cfg, retries=0)  # a plan, not a delivery: do not wait on a dead Hub
     api, notes = connect(cfg, repo_id, dry_run)
@@ -391,7 +416,7 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
     def unknown(reason: str) -> None:
         for i in items:
             i.action, i.reason = "upload", "remote unknown"
-        print_plan(repo_id, None, items, notes + [reason])
+        print_plan(repo_id, None, items, notes + [reason], aside)
         print("dry run: nothing was sent to the Hub")
 
     try:
@@ -423,7 +448,7 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
     head, remote = state
     for item in items:
         decide(item, remote.get(item.path_in_repo))
-    print_plan(repo_id, head, items, notes)
+    print_plan(repo_id, head, items, notes, aside)
     record["uploaded"] = [{"path": i.path_in_repo, "bytes": i.size, "reason": i.reason}
                           for i in items if i.action == "upload"]
     record["skipped"] = [{"path": i.path_in_repo, "reason": i.reason}
@@ -519,20 +544,23 @@ def main_guard(fn) -> None:
 
 @app.command()
 def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO,
-            species: str = typer.Option(None, help="Ensembl species (default: from config).")):
-    """Upload <cache>/ensembl/<species>/<species>-*.parquet (or <species>.parquet) to <repo>/data/, with a dataset card."""
+            species: str = typer.Option(None, help="Ensembl species (default: from config)."),
+            allow_partial: bool = typer.Option(
+                False, "--allow-partial", help="Publish the ready files when some of the discovery "
+                "manifest's Parquet files are missing or older than their VCF (the card says which).")):
+    """Upload the Parquet targets of the discovery manifest (<cache>/ensembl/<species>/<stem>.parquet) to <repo>/data/, with a dataset card."""
     cfg = common.load_config()
     if species:
         cfg["species"] = species
     repo_id = repo or cfg["hf_ensembl_repo"]
 
     def items_fn():
-        files = ensembl_files(cfg)
+        files, aside, left_out = ensembl_files(cfg, allow_partial)
         facts = [hubcard.parquet_facts(p) for p in files]
         items = [Item(f"data/{p.name}", local=p, size=f["size"]) for p, f in zip(files, facts)]
-        card = hubcard.ensembl_card(repo_id, cfg["species"], files, facts).encode()
+        card = hubcard.ensembl_card(repo_id, cfg["species"], files, facts, left_out).encode()
         items.append(Item("README.md", data=card, size=len(card)))
-        return items, hubcard.summary([f["release"] for f in facts])
+        return items + aside, hubcard.summary([f["release"] for f in facts])
 
     main_guard(lambda: run("ensembl", cfg, common.step_log_path(cfg), repo_id, items_fn,
                            dry_run, create_repo))

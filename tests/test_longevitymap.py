@@ -5,6 +5,7 @@ expected values are worked out by hand from the rules in the issue."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -464,23 +465,49 @@ def test_cli_parquet_without_required_column_leaves_no_outputs(tmp_path, drop):
     assert outputs_of(cache) == []  # the previous outputs are gone too: they no longer match
 
 
-def test_default_set_is_the_species_parquet_files(tmp_path):
+def write_manifest(d: Path, names: list[str]) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "vcf_urls.json").write_text(json.dumps([f"https://ftp.example.org/vcf/{d.name}/{n}" for n in names]))
+
+
+def test_default_set_is_the_discovery_manifests_parquet_files(tmp_path):
     cfg = cfg_for(tmp_path)
     d = tmp_path / "cache" / "ensembl" / "homo_sapiens"
+    write_manifest(d, ["homo_sapiens-chr19.vcf.gz", "homo_sapiens-chrX.vcf.gz"])
     real = [write_ensembl(d / f"homo_sapiens-chr{c}.parquet", APOE) for c in ("19", "X")]
+    # Not part of the set: the older Dagster tool's interrupted conversion and index
+    # files, our own temporaries, a file no manifest names.
+    write_ensembl(d / "homo_sapiens-chr3.tmp.parquet", APOE)
+    write_ensembl(d / "homo_sapiens-chr1.parquet", APOE)
+    write_ensembl(d / "rsid_index.parquet", APOE)
     (d / ".homo_sapiens-chr1.parquet.123.tmp").write_bytes(b"partial")
-    (d / ".homo_sapiens-chr3.parquet").write_bytes(b"hidden")
-    (d / "homo_sapiens-chr 4.parquet").write_bytes(b"unsafe name")
-    (d / "homo_sapiens-chr5.parquet").mkdir()
     (d / "vcf").mkdir()
     write_ensembl(d / "vcf" / "homo_sapiens-chr2.parquet", APOE)
     assert longevitymap.ensembl_files(cfg) == sorted(str(p) for p in real)
+    # A manifest file whose Parquet is missing or older than its VCF stops, naming it;
+    # a VCF deleted after its conversion does not (chr19 has none here).
+    (d / "vcf" / "homo_sapiens-chrX.vcf.gz").write_bytes(b"downloaded again")
+    os.utime(real[1], (1e9, 1e9))
+    with pytest.raises(common.Failure, match=r"homo_sapiens-chrX\.parquet \(older than its VCF"):
+        longevitymap.ensembl_files(cfg)
+    real[1].unlink()
+    with pytest.raises(common.Failure, match=r"1 of the 2 files .*homo_sapiens-chrX\.parquet \(no Parquet\)"):
+        longevitymap.ensembl_files(cfg)
+
     mouse = config.load(env={"CACHE_DIR": str(tmp_path / "cache"), "SPECIES": "mus_musculus"})
-    single = write_ensembl(tmp_path / "cache" / "ensembl" / "mus_musculus" / "mus_musculus.parquet", APOE)
+    m = tmp_path / "cache" / "ensembl" / "mus_musculus"
+    write_manifest(m, ["mus_musculus.vcf.gz"])
+    single = write_ensembl(m / "mus_musculus.parquet", APOE)
     assert longevitymap.ensembl_files(mouse) == [str(single)]
-    assert common.species_parquets(mouse) == [single]
     # an explicit directory or glob takes every regular *.parquet file it matches
-    assert longevitymap.ensembl_files(cfg, str(d)) == sorted(str(p) for p in [*real, d / "homo_sapiens-chr 4.parquet"])
+    (d / "homo_sapiens-chr 4.parquet").write_bytes(b"unsafe name")
+    assert longevitymap.ensembl_files(cfg, str(m)) == [str(single)]
+    assert str(d / "homo_sapiens-chr 4.parquet") in longevitymap.ensembl_files(cfg, str(d))
+
+
+def test_default_set_without_a_manifest_says_what_to_run(tmp_path):
+    with pytest.raises(common.Failure, match=r"vcf_urls\.json: no discovery manifest.*ENSEMBL_PARQUET"):
+        longevitymap.ensembl_files(cfg_for(tmp_path))
 
 
 def test_cli_no_parquet_files(tmp_path):

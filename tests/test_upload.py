@@ -77,10 +77,18 @@ def hub():
     assert hub.unknown == [], f"the client called endpoints the stand-in lacks: {hub.unknown}"
 
 
+def write_manifest(sdir: Path, names: list[str]) -> None:
+    """vcf_urls.json as discovery writes it: the species' files, sorted full URLs."""
+    sdir.mkdir(parents=True, exist_ok=True)
+    base = f"https://ftp.example.org/vcf/{sdir.name}/"
+    (sdir / "vcf_urls.json").write_text(json.dumps(sorted(base + n for n in names)))
+
+
 @pytest.fixture
 def cache(tmp_path) -> Path:
     cache = tmp_path / "cache"
     sdir = cache / "ensembl" / SPECIES
+    write_manifest(sdir, [f"{SPECIES}-chr21.vcf.gz", f"{SPECIES}-chr22.vcf.gz"])
     write_variants(sdir / f"{SPECIES}-chr21.parquet", "21", ["rs100", "rs101", "rs102"])
     write_variants(sdir / f"{SPECIES}-chr22.parquet", "22", ["rs200", "rs201"])
     return cache
@@ -132,8 +140,8 @@ def test_first_upload_then_nothing_changed(hub, cache, tmp_path):
     (sdir / f"{SPECIES}-chrX copy.parquet").write_bytes(b"unsafe name")
     (sdir / f"{SPECIES}-dir.parquet").mkdir()
     (sdir / "vcf").mkdir()
-    (sdir / "vcf" / f"{SPECIES}-chr21.vcf.gz").write_bytes(b"vcf")
-    (sdir / "vcf_urls.json").write_text("{}")
+    (sdir / "vcf" / f"{SPECIES}-chr21.vcf.gz").write_bytes(b"vcf")  # converted: older than its Parquet
+    os.utime(sdir / "vcf" / f"{SPECIES}-chr21.vcf.gz", (1e9, 1e9))
     (sdir / "CHECKSUMS").write_text("1 2 x\n")
     env = make_env(hub, cache, tmp_path)
 
@@ -399,7 +407,71 @@ def test_no_parquet_files_is_a_clear_error(hub, tmp_path):
     env = make_env(hub, tmp_path / "empty-cache", tmp_path)
     result = run(env, "ensembl", "--dry-run")
     assert result.returncode == 1
-    assert "make parquet" in result.stderr and hub.requests == []
+    assert "make parquet" in result.stderr and "vcf_urls.json" in result.stderr and hub.requests == []
+
+
+def test_only_the_manifest_set_is_published_and_strays_are_listed(hub, cache, tmp_path):
+    """The species directory is shared with the older Dagster tool: its interrupted
+    conversions (<species>-chrN.tmp.parquet) and index files are *.parquet too. Only
+    the discovery manifest's targets go out; the dry run lists the others as ignored."""
+    hub.add_repo(ENS_REPO)
+    sdir = species_dir(cache)
+    write_variants(sdir / f"{SPECIES}-chr3.tmp.parquet", "3", ["rs300"])
+    write_variants(sdir / "rsid_index.parquet", "1", ["rs1"])
+    write_variants(sdir / f"{SPECIES}-chr1.parquet", "1", ["rs1"])  # not in this manifest
+    env = make_env(hub, cache, tmp_path)
+    dry = run(env, "ensembl", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert re.search(rf"ignore\s+{SPECIES}-chr3\.tmp\.parquet .*temporary file of an interrupted conversion",
+                     dry.stdout), dry.stdout
+    assert re.search(r"ignore\s+rsid_index\.parquet .*not a target of the discovery manifest", dry.stdout)
+    assert re.search(rf"ignore\s+{SPECIES}-chr1\.parquet .*not a target", dry.stdout)
+    assert "3 of 3 files to upload" in dry.stdout and "; 3 ignore." in dry.stdout
+
+    result = run(env, "ensembl")
+    assert result.returncode == 0, result.stderr
+    assert set(hub.files(ENS_REPO)) == {".gitattributes", "README.md", f"data/{SPECIES}-chr21.parquet",
+                                        f"data/{SPECIES}-chr22.parquet"}
+    (record,) = log_records(sdir / "steps.jsonl")
+    assert sorted(Path(n["path"]).name for n in record["not_sent"]) == sorted(
+        [f"{SPECIES}-chr1.parquet", f"{SPECIES}-chr3.tmp.parquet", "rsid_index.parquet"])
+    card = hub.files(ENS_REPO)["README.md"].decode()
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["configs"][0]["data_files"][0]["path"] == [f"data/{SPECIES}-chr21.parquet",
+                                                           f"data/{SPECIES}-chr22.parquet"]
+    assert "tmp" not in card and "rsid_index" not in card
+
+
+def test_missing_or_stale_parquet_stops_unless_partial(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    sdir = species_dir(cache)
+    write_manifest(sdir, [f"{SPECIES}-chr{c}.vcf.gz" for c in ("21", "22", "X", "Y")])
+    (sdir / "vcf").mkdir()
+    # chr21: its VCF was deleted after conversion (disk space): still part of the set.
+    # chr22: its VCF was downloaded again after the conversion: the Parquet is stale.
+    (sdir / "vcf" / f"{SPECIES}-chr22.vcf.gz").write_bytes(b"newer vcf")
+    os.utime(sdir / f"{SPECIES}-chr22.parquet", (1e9, 1e9))
+    # chrX: downloaded, never converted; chrY: neither.
+    (sdir / "vcf" / f"{SPECIES}-chrX.vcf.gz").write_bytes(b"vcf")
+    env = make_env(hub, cache, tmp_path)
+    for args in (["--dry-run"], []):
+        stopped = run(env, "ensembl", *args)
+        assert stopped.returncode == 1
+        for expected in (f"{SPECIES}-chr22.parquet (older than its VCF vcf/{SPECIES}-chr22.vcf.gz)",
+                         f"{SPECIES}-chrX.parquet (no Parquet)", f"{SPECIES}-chrY.parquet (no Parquet)",
+                         "3 of the 4 files", "--allow-partial", "make parquet"):
+            assert expected in stopped.stderr, stopped.stderr
+        assert f"{SPECIES}-chr21.parquet" not in stopped.stderr
+    assert writes(hub.requests) == [] and set(hub.files(ENS_REPO)) == {".gitattributes"}
+
+    partial = run(env, "ensembl", "--allow-partial")
+    assert partial.returncode == 0, partial.stderr
+    assert re.search(rf"omit\s+{SPECIES}-chrX\.parquet\s+-\s+not ready: no Parquet", partial.stdout)
+    files = hub.files(ENS_REPO)
+    assert set(files) == {".gitattributes", "README.md", f"data/{SPECIES}-chr21.parquet"}
+    card = files["README.md"].decode()
+    assert "| Files | 1 of 4 (partial) |" in card
+    assert "Included: chr21. Not included: chr22, chrX, chrY." in card
 
 
 def test_longevitymap_module(hub, tmp_path):
@@ -464,6 +536,7 @@ def test_dataset_card(hub, tmp_path):
     hub.add_repo(ENS_REPO)
     cache = tmp_path / "cache"
     sdir = species_dir(cache)
+    write_manifest(sdir, [f"{SPECIES}-chr21.vcf.gz", f"{SPECIES}-chr22.vcf.gz"])
     for chrom, n in (("21", 3), ("22", 2)):
         vcf = synthvcf.write_vcf(tmp_path / f"{SPECIES}-chr{chrom}.vcf.gz", n, seed=int(chrom),
                                  chrom=chrom, release=113, file_date="20240901")
@@ -473,7 +546,7 @@ def test_dataset_card(hub, tmp_path):
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["license"] and front["pretty_name"] and "genomics" in front["tags"]
     (config_,) = front["configs"]
-    assert config_["data_files"][0]["path"] == f"data/{SPECIES}-*.parquet"
+    assert config_["data_files"][0]["path"] == [f"data/{SPECIES}-chr21.parquet", f"data/{SPECIES}-chr22.parquet"]
     assert "| Ensembl release | 113 |" in card and "| VCF file date | 2024-09-01 |" in card
     assert "Ensembl release 113" in hub.commits(ENS_REPO)[-1]["summary"]
     assert "| Files | 2 |" in card and "| Rows | 5 |" in card
@@ -494,6 +567,7 @@ def test_dataset_card(hub, tmp_path):
 def test_just_upload_takes_make_style_variables(hub, cache, tmp_path):
     """`just upload SPECIES=mus_musculus --dry-run`, as the README writes it."""
     hub.add_repo(ENS_REPO)
+    write_manifest(cache / "ensembl" / "mus_musculus", ["mus_musculus-chr1.vcf.gz"])
     write_variants(cache / "ensembl" / "mus_musculus" / "mus_musculus-chr1.parquet", "1", ["rs1"])
     env = make_env(hub, cache, tmp_path)
     result = subprocess.run([str(JUST), "--justfile", str(ROOT / "justfile"), "upload",
@@ -545,17 +619,21 @@ def test_commit_message_counts_and_release():
 def test_ensembl_files_in_chromosome_order(tmp_path):
     cfg = {"species": SPECIES, "cache_dir": str(tmp_path)}
     sdir = tmp_path / "ensembl" / SPECIES
+    write_manifest(sdir, [f"{SPECIES}-chr{c}.vcf.gz" for c in ("1", "2", "10", "MT")])
     for name in (f"{SPECIES}-chr2.parquet", f"{SPECIES}-chr10.parquet", f"{SPECIES}-chr1.parquet",
                  f"{SPECIES}-chrMT.parquet", f".{SPECIES}-chr3.parquet.77.tmp",
                  f"{SPECIES}-chr3.parquet.part", "mus_musculus-chr1.parquet", "steps.jsonl"):
         (sdir / name).parent.mkdir(parents=True, exist_ok=True)
         (sdir / name).write_bytes(b"x")
-    names = [p.name for p in upload.ensembl_files(cfg)]
-    assert names == [f"{SPECIES}-chr1.parquet", f"{SPECIES}-chr2.parquet",
-                     f"{SPECIES}-chr10.parquet", f"{SPECIES}-chrMT.parquet"]
+    files, aside, left_out = upload.ensembl_files(cfg)
+    assert [p.name for p in files] == [f"{SPECIES}-chr1.parquet", f"{SPECIES}-chr2.parquet",
+                                       f"{SPECIES}-chr10.parquet", f"{SPECIES}-chrMT.parquet"]
+    assert [(i.path_in_repo, i.action) for i in aside] == [("mus_musculus-chr1.parquet", "ignore")]
+    assert left_out == []
 
 
-def test_card_data_files_for_a_single_file_species():
+def test_card_data_files_name_exactly_the_published_files():
     assert hubcard.data_paths("danio_rerio", [Path("danio_rerio.parquet")]) == "data/danio_rerio.parquet"
-    assert hubcard.data_paths(SPECIES, [Path(f"{SPECIES}-chr1.parquet"),
-                                        Path(f"{SPECIES}-chr2.parquet")]) == f"data/{SPECIES}-*.parquet"
+    assert hubcard.data_paths(SPECIES, [Path(f"{SPECIES}-chr10.parquet"), Path(f"{SPECIES}-chr1.parquet"),
+                                        Path(f"{SPECIES}-chr2.parquet")]) == [
+        f"data/{SPECIES}-chr1.parquet", f"data/{SPECIES}-chr2.parquet", f"data/{SPECIES}-chr10.parquet"]
