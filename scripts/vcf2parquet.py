@@ -63,6 +63,23 @@ class Header:
     info: list[tuple[str, str, str]] = field(default_factory=list)  # (ID, Number, Type)
     release: str | None = None                # ##source=ensembl;version=N
     file_date: str | None = None              # ##fileDate=
+    version: tuple[int, int] = (4, 1)         # ##fileformat=VCFvX.Y
+
+    @property
+    def samples(self) -> int:
+        """Sample columns (after FORMAT); they are not converted."""
+        return max(0, self.columns - 9)
+
+    @property
+    def keep_percent(self) -> bool:
+        """Before VCFv4.3 a '%' in an INFO value is text, not an escape: it is kept."""
+        return self.version < (4, 3)
+
+    @property
+    def piece_raw(self) -> bytes:
+        """The header as polars-bio gets it: INFO Type=Character read as String (the
+        contract's type for it; polars-bio refuses Character values)."""
+        return re.sub(rb"(?m)^(##INFO=<[^\n]*?\bType=)Character\b", rb"\1String", self.raw)
 
 
 def parse_header(raw: bytes, name: str) -> Header:
@@ -76,6 +93,8 @@ def parse_header(raw: bytes, name: str) -> Header:
         raise common.Failure(f"{name}: line {len(lines)}: the column header is not "
                              f"'{' '.join(FIXED)}' (tab-separated)")
     head = Header(raw=raw, lines=len(lines), columns=len(columns))
+    if m := re.match(r"##fileformat=VCFv(\d+)\.(\d+)", lines[0]):
+        head.version = (int(m.group(1)), int(m.group(2)))
     for line in lines:
         if line.startswith("##INFO=<"):
             attrs = dict(INFO_ATTR.findall(line.split('Description=', 1)[0]))
@@ -206,7 +225,7 @@ def pieces(reader: Reader, head: Header, rest: bytes, workdir: Path,
         size = tabs = lines = 0
         suspect = False
         with open(path, "wb") as out:
-            out.write(head.raw)
+            out.write(head.piece_raw)
             while size < piece_bytes:
                 data = next(stream, b"")
                 if data:
@@ -218,10 +237,12 @@ def pieces(reader: Reader, head: Header, rest: bytes, workdir: Path,
                 else:
                     eof = True
                     chunk, carry = (carry + b"\n" if carry and not carry.endswith(b"\n") else carry), b""
-                out.write(chunk)
                 size += len(chunk)
                 tabs += chunk.count(b"\t")
                 lines += chunk.count(b"\n")
+                if head.keep_percent and b"%" in chunk:
+                    chunk = escape_percent(chunk)
+                out.write(chunk)
                 # polars-bio wraps a POS above 2^32-1 around silently: look closer at any
                 # 10-digit POS (about 1 ms per MiB).
                 suspect = suspect or bool(LONG_POS_FIRST.match(chunk) or LONG_POS.search(chunk))
@@ -240,7 +261,28 @@ def pieces(reader: Reader, head: Header, rest: bytes, workdir: Path,
         yield piece
 
 
+def escape_percent(chunk: bytes) -> bytes:
+    """'%' -> '%25' in the INFO column of each line that has one. polars-bio decodes
+    %XX escapes in INFO values (VCFv4.3); before 4.3 they are plain text, which this
+    makes polars-bio give back unchanged ('p.%3D' stays 'p.%3D')."""
+    out = []
+    for line in chunk.split(b"\n"):
+        if b"%" in line:
+            fields = line.split(b"\t", 8)
+            if len(fields) > 7 and b"%" in fields[7]:
+                fields[7] = fields[7].replace(b"%", b"%25")
+                line = b"\t".join(fields)
+        out.append(line)
+    return b"\n".join(out)
+
+
 # --- parsing a piece with polars-bio --------------------------------------------------------
+
+def scan(path: Path, head: Header):
+    """polars-bio's scan of a piece: the sites and INFO fields, no sample columns."""
+    import polars_bio as pb
+
+    return pb.scan_vcf(str(path), format_fields=[]) if head.columns > 8 else pb.scan_vcf(str(path))
 
 def diagnose(piece: Piece, head: Header) -> str | None:
     """Find the first bad record of a piece (plain Python; only run after a failure)."""
@@ -291,11 +333,9 @@ def _short(exc: BaseException) -> str:
 
 def parse_piece(piece: Piece, head: Header, columns: list, source: Path):
     """One piece as a DataFrame in the contract's columns (runs in a worker thread)."""
-    import polars_bio as pb
-
     try:
         try:
-            df = pb.scan_vcf(str(piece.path)).collect().with_columns(_alts()).select(columns)
+            df = scan(piece.path, head).collect().with_columns(_alts()).select(columns)
         except Exception as exc:  # ComputeError, ValueError, and pyo3's PanicException
             if "KeyboardInterrupt" in str(exc):  # Ctrl-C, wrapped by polars on its way here
                 raise KeyboardInterrupt from None
@@ -368,9 +408,9 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
         schema = contract_schema(head)
         # polars-bio's types for this header, read from a header-only file: any column
         # whose type differs from the contract is cast (none with polars-bio 0.36.2).
-        (workdir / "header.vcf").write_bytes(head.raw)
+        (workdir / "header.vcf").write_bytes(head.piece_raw)
         try:
-            native = pb.scan_vcf(str(workdir / "header.vcf")).with_columns(_alts()).collect_schema()
+            native = scan(workdir / "header.vcf", head).with_columns(_alts()).collect_schema()
         except Exception as exc:  # noqa: BLE001 - polars-bio's own words, with the file named
             raise common.Failure(f"{vcf}: header rejected by polars-bio: {_short(exc)}") from None
         missing = [c for c in schema if c not in native]
@@ -379,6 +419,9 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
             raise common.Failure(f"{vcf}: the header's INFO lines and polars-bio disagree on the columns "
                                  f"(not read: {', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'})")
         columns = [pl.col(c) if native[c] == t else pl.col(c).cast(t) for c, t in schema.items()]
+        # polars-bio reads QUAL as a 32-bit float (29.1 -> 29.100000381469727): its shortest
+        # decimal form, read as Float64, is the number written in the file (up to 6 digits).
+        columns[list(schema).index("qual")] = pl.col("qual").cast(pl.Float32).cast(pl.String).cast(pl.Float64)
 
         progress = common.Progress(f"{vcf.name}", total=reader.size, unit="B", every=progress_every)
         pool = ThreadPoolExecutor(threads, thread_name_prefix="vcf2parquet")
@@ -425,6 +468,8 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
 
         frame = register_io_source(source, schema=schema)
         metadata = {"source_file": vcf.name, "tool": tool_version()}
+        if head.samples:
+            metadata["samples_dropped"] = str(head.samples)
         if head.release:
             metadata["ensembl_release"] = head.release
         if head.file_date:
@@ -453,7 +498,8 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
 
         rows = pq.ParquetFile(tmp).metadata.num_rows
         os.replace(tmp, out)
-        return {"rows": rows, "bytes": out.stat().st_size, "threads": threads}
+        return {"rows": rows, "bytes": out.stat().st_size, "threads": threads,
+                **({"samples_dropped": head.samples} if head.samples else {})}
     finally:
         reader.close()
         tmp.unlink(missing_ok=True)
@@ -491,7 +537,9 @@ def main(
             secs = time.perf_counter() - t0
             common.say(f"{vcf.name} -> {out.name}: {rec['rows']:,} rows, {common.human_bytes(rec['bytes'])}, "
                        f"{secs:.1f} s ({rec['rows'] / max(secs, 1e-9):,.0f} rows/s), {rec['threads']} threads, "
-                       f"peak RSS {common.human_bytes(common.peak_rss_bytes())}")
+                       f"peak RSS {common.human_bytes(common.peak_rss_bytes())}"
+                       + (f"; {rec['samples_dropped']} sample columns not converted (sites only)"
+                          if rec.get("samples_dropped") else ""))
     except KeyboardInterrupt:
         common.die(f"{vcf}: interrupted; no Parquet written", code=130)
 

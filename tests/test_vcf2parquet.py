@@ -439,3 +439,83 @@ def test_refusals_under_parallel_load_leave_nothing(tmp_path):
         assert proc.returncode == 0, out
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("p*/*/*"))
     assert left == [], f"{len(left)} of 160 refused conversions left files behind: {left[:5]}"
+
+
+# --------------------------------------------------------------- VCFs outside the Ensembl contract
+
+FOREIGN_HEADER = """##fileformat=VCFv{version}
+##INFO=<ID=DP,Number=1,Type=Integer,Description="Depth">
+##INFO=<ID=CH,Number=1,Type=Character,Description="One character">
+##INFO=<ID=CL,Number=.,Type=Character,Description="Characters">
+##INFO=<ID=HGVSp,Number=1,Type=String,Description="Protein change (VEP writes '=' as %3D)">
+##INFO=<ID=END,Number=1,Type=Integer,Description="End of a symbolic allele">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Likelihoods">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3
+"""
+FOREIGN_RECORDS = [
+    "1\t100\trs1\tA\tG\t29.1\tPASS\tDP=5;CH=x;CL=a,b;HGVSp=p.Leu2%3D\tGT:PL\t0/1:1,2,3\t1/1:4,5,6\t./.",
+    "1\t200\trs2\tN\t<DEL>\t0.1\t.\tDP=3;END=500;HGVSp=100%25%ZZ%\tGT\t0/0\t./.\t0/1",
+    "1\t300\t.\tAC\tA\t.\t.\t.\tGT\t0/0\t0/1\t1/1",
+]
+
+
+def write_foreign(path: Path, version: str = "4.2", samples: bool = True, character: bool = True) -> Path:
+    """The foreign VCF, with its sample columns or as a sites-only file, with its
+    Type=Character INFO fields or with them declared as String."""
+    header = FOREIGN_HEADER.format(version=version)
+    header = header if character else header.replace("Type=Character", "Type=String")
+    lines = (header + "\n".join(FOREIGN_RECORDS)).splitlines()
+    if not samples:
+        lines = ["\t".join(line.split("\t")[:8]) for line in lines if not line.startswith("##FORMAT")]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_samples_are_left_out_and_counted(tmp_path):
+    """A VCF with FORMAT and sample columns: the sites are converted, the samples are
+    not (said in the summary line, the step log and the footer's samples_dropped)."""
+    vcf = write_foreign(tmp_path / "cohort.vcf")
+    out = tmp_path / "o" / "cohort.parquet"
+    env = {**os.environ, "CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, SCRIPT, vcf, out], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "cohort.vcf -> cohort.parquet: 3 rows" in run.stderr
+    assert "3 sample columns not converted (sites only)" in run.stderr
+    df = pl.read_parquet(out)
+    assert df.columns == FIXED + ["DP", "CH", "CL", "HGVSp", "END"]  # no FORMAT/genotype column
+    assert df["id"].to_list() == ["rs1", "rs2", ""] and df["DP"].to_list() == [5, 3, None]
+    assert pq.read_metadata(out).metadata[b"samples_dropped"] == b"3"
+    step = json.loads((out.parent / "steps.jsonl").read_text().splitlines()[-1])
+    assert step["samples_dropped"] == 3 and step["outcome"] == "ok"
+
+
+def test_ensembl_shaped_file_has_no_samples_key(tmp_path):
+    out = convert(write_quirks(tmp_path / "q.vcf.gz"), tmp_path)
+    assert b"samples_dropped" not in pq.read_metadata(out).metadata
+
+
+def test_character_info_is_a_string(tmp_path):
+    df = pl.read_parquet(convert(write_foreign(tmp_path / "ch.vcf", samples=False), tmp_path))
+    assert df.schema["CH"] == pl.String and df.schema["CL"] == pl.List(pl.String)
+    assert df["CH"].to_list() == ["x", None, None]
+    assert df["CL"].to_list() == [["a", "b"], None, None]
+
+
+@pytest.mark.parametrize("version, hgvs", [
+    ("4.1", ["p.Leu2%3D", "100%25%ZZ%"]),  # before 4.3 a '%' is text: kept as written
+    ("4.2", ["p.Leu2%3D", "100%25%ZZ%"]),
+    ("4.3", ["p.Leu2=", "100%%ZZ%"]),        # 4.3 defines %XX escapes: decoded (a bad one is kept)
+])
+def test_percent_in_info_values_by_vcf_version(tmp_path, version, hgvs):
+    df = pl.read_parquet(convert(write_foreign(tmp_path / f"v{version}.vcf", version, samples=False, character=False), tmp_path))
+    assert df["HGVSp"].to_list() == [*hgvs, None]
+    assert df["id"].to_list() == ["rs1", "rs2", ""]
+
+
+def test_end_from_info_end_and_qual_as_written(tmp_path):
+    df = pl.read_parquet(convert(write_foreign(tmp_path / "e.vcf", samples=False, character=False), tmp_path))
+    # END given (the <DEL>): end = END; else POS + len(REF) - 1
+    assert df["end"].to_list() == [100, 500, 301]
+    # QUAL as the decimal written in the file, not its 32-bit float (29.100000381469727)
+    assert df["qual"].to_list() == [29.1, 0.1, None]
