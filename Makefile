@@ -26,6 +26,8 @@ PYTHON ?= python3
 # $(shell) does not see variables given on the make command line: pass those explicitly.
 CONFIG_VARS := SPECIES BASE_URL PATTERN CACHE_DIR MAX_CONCURRENT_DOWNLOADS MAX_CONCURRENT_CONVERSIONS \
                LONGEVITYMAP_URL ENSEMBL_PARQUET FORCE PA_CONFIG JUST_DNA_PIPELINES_CACHE_DIR
+# (and the .env file's location, the Dagster tool's worker variables: see README, Configuration)
+CONFIG_VARS += PA_DOTENV PREPARE_ANNOTATIONS_DOWNLOAD_WORKERS PREPARE_ANNOTATIONS_PARQUET_WORKERS
 CLI_CONFIG  := $(foreach v,$(CONFIG_VARS),$(if $(filter command line,$(origin $(v))),$(v)='$(subst ','\'',$($(v)))'))
 $(foreach v,$(shell $(CLI_CONFIG) $(PYTHON) scripts/config.py make-vars),$(eval $(v)))
 ifneq ($(.SHELLSTATUS),0)

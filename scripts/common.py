@@ -56,7 +56,10 @@ def exit_on_failure(subject: object) -> Iterator[None]:
 
 
 def load_config() -> dict:
+    """The configuration; the project's .env goes into the environment first (below
+    what is set there), so that the libraries see its HF_TOKEN and the like too."""
     try:
+        _config.apply_dotenv()
         return _config.load()
     except _config.ConfigError as exc:
         die(f"configuration: {exc}", code=2)

@@ -4,7 +4,9 @@ Standard library only, so that Make can call it before the virtualenv exists:
 ``python3 scripts/config.py make-vars`` prints ``NAME ?= value`` lines for the
 Makefile. Precedence (highest first): a script's command-line option, an
 environment variable (Make exports its variables) named as the upper-case key,
-config.toml (or the file named by ``PA_CONFIG``), the defaults below.
+the project's ``.env`` file (``NAME=value`` lines, below the environment),
+config.toml (or the file named by ``PA_CONFIG``), the Dagster tool's old variables
+(FALLBACKS), the defaults below.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ DEFAULTS: dict[str, object] = {
 
 # Environment / Make variable names that differ from the upper-case key.
 ALIASES = {"force_download": ("FORCE",)}
+# The older Dagster tool's variables: used when neither our own variable nor the
+# configuration file sets the key.
+FALLBACKS = {"max_concurrent_downloads": "PREPARE_ANNOTATIONS_DOWNLOAD_WORKERS",
+             "max_concurrent_conversions": "PREPARE_ANNOTATIONS_PARQUET_WORKERS"}
+DOTENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -78,10 +85,60 @@ def config_path(env: dict[str, str] | None = None) -> Path:
     return Path(env.get("PA_CONFIG") or ROOT / "config.toml")
 
 
-def load(env: dict[str, str] | None = None) -> dict[str, object]:
-    """Return the resolved configuration (file < environment)."""
+def dotenv_path(env: dict[str, str] | None = None) -> Path | None:
+    """The project's .env file: ``PA_DOTENV`` when set (empty: none), else <project>/.env."""
     env = os.environ if env is None else env
+    if "PA_DOTENV" in env:
+        return Path(env["PA_DOTENV"]) if env["PA_DOTENV"] else None
+    return ROOT / ".env"
+
+
+def read_dotenv(path: Path | None) -> dict[str, str]:
+    """``NAME=value`` lines of a .env file (``export NAME=value`` too; '#' comments,
+    blank lines; a value in single or double quotes is taken as it is inside them; no
+    expansion). A missing file is empty. Errors name the line, never its value."""
+    if path is None:
+        return {}
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not DOTENV_NAME.fullmatch(name):
+            raise ConfigError(f"{path}: line {number} is not NAME=value")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        values[name] = value
+    return values
+
+
+def apply_dotenv() -> None:
+    """Put the .env file's variables into this process's environment, below what is
+    already set there (so HF_TOKEN and the like reach the libraries too)."""
+    for name, value in read_dotenv(dotenv_path()).items():
+        os.environ.setdefault(name, value)
+
+
+def load(env: dict[str, str] | None = None) -> dict[str, object]:
+    """Return the resolved configuration (defaults < old variables < file < .env <
+    environment). With an explicit ``env`` that mapping is the whole environment (no
+    .env is read)."""
+    if env is None:
+        env = {**read_dotenv(dotenv_path()), **os.environ}
     cfg = dict(DEFAULTS)
+    for key, name in FALLBACKS.items():
+        if env.get(name):
+            cfg[key] = _coerce(name, env[name], DEFAULTS[key])
     path = config_path(env)
     if path.exists():
         try:
