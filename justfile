@@ -1,6 +1,9 @@
 # prepare-annotations — human-facing recipes. They wrap `make` and the scripts;
 # the Makefile is the pipeline. `just --list` shows them.
 
+# A .env at the project root is read by make and by the scripts each recipe runs
+# (below the environment), so it applies to every recipe; just's own dotenv-load,
+# which would also look in parent directories, is not used.
 set shell := ["bash", "-eu", "-o", "pipefail", "-c"]
 set positional-arguments
 

@@ -6,7 +6,10 @@ OUT defaults to <cache>/ensembl/<species>/<stem>.parquet (homo_sapiens-chr21.vcf
 homo_sapiens-chr21.parquet). Columns: chrom, start (UInt32, = POS), end, id, ref, alt
 (ALT alleles joined by "|"), alts (List[String]), qual, filter, then every INFO field
 of the header under its own ID (Flag -> Boolean, Integer -> Int32, Float -> Float32,
-String -> String; Number other than 0/1 -> List). One row per record, in file order.
+String and Character -> String; Number other than 0/1 -> List). One row per record, in
+file order. Sample columns (FORMAT, genotypes) are not converted (samples_dropped: N in
+the footer); before VCFv4.3 a '%' in an INFO value is kept as text (README: "Values as
+they come out").
 
 How: the decompressed text is cut at line ends into pieces of about 8 MiB; polars-bio
 (scan_vcf, all header INFO fields) parses up to --threads pieces at once, each piece
