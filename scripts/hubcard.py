@@ -160,7 +160,7 @@ def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict
         included = ", ".join(label(species, f["name"]) for f in facts)
         missing = ", ".join(label(species, n) for n in sorted(left_out, key=natural_key))
         lines += [f"**Partial:** this upload holds {len(facts)} of the {len(facts) + len(left_out)} files "
-                  f"Ensembl lists for {species}. Included: {included}. Not included: {missing}.", ""]
+                  f"selected from Ensembl's listing for {species}. Included: {included}. Not included: {missing}.", ""]
     lines += ["| file | rows | size |", "|---|---:|---:|"]
     lines += [f"| `data/{f['name']}` | {f['rows']:,} | {common.human_bytes(f['size'])} |" for f in facts]
     lines += ["", "## Columns", "",
