@@ -492,8 +492,10 @@ def test_dataset_card(hub, tmp_path):
 
 
 def test_just_upload_takes_make_style_variables(hub, cache, tmp_path):
-    """`just upload SPECIES=mus_musculus --dry-run`, as the README writes it."""
+    """`just upload SPECIES=mus_musculus --dry-run`, as the README writes it: the mouse
+    set goes to the mouse repo, <hf_ensembl_repo>_mus_musculus."""
     hub.add_repo(ENS_REPO)
+    hub.add_repo(f"{ENS_REPO}_mus_musculus")
     write_variants(cache / "ensembl" / "mus_musculus" / "mus_musculus-chr1.parquet", "1", ["rs1"])
     env = make_env(hub, cache, tmp_path)
     result = subprocess.run([str(JUST), "--justfile", str(ROOT / "justfile"), "upload",
@@ -501,8 +503,93 @@ def test_just_upload_takes_make_style_variables(hub, cache, tmp_path):
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "upload  data/mus_musculus-chr1.parquet" in result.stdout
+    assert f"Plan for datasets/{ENS_REPO}_mus_musculus at " in result.stdout
     assert SPECIES not in result.stdout.replace(ENS_REPO, "")
     assert "dry run" in result.stdout and writes(hub.requests) == []
+
+
+# --- one species per dataset repo --------------------------------------------------------
+
+MOUSE_REPO = f"{ENS_REPO}_mus_musculus"
+
+
+def mouse_cache(cache: Path) -> Path:
+    write_variants(cache / "ensembl" / "mus_musculus" / "mus_musculus.parquet", "1", ["rs9"])
+    return cache
+
+
+def test_each_species_goes_to_its_own_repo(hub, cache, tmp_path):
+    """homo_sapiens to hf_ensembl_repo, mus_musculus to <hf_ensembl_repo>_mus_musculus:
+    neither repo ever holds the other species' files."""
+    hub.add_repo(ENS_REPO)
+    hub.add_repo(MOUSE_REPO)
+    mouse_cache(cache)
+    env = make_env(hub, cache, tmp_path)
+    human = run(env, "ensembl")
+    assert human.returncode == 0, human.stderr
+    mouse = run(env, "ensembl", "--species", "mus_musculus")
+    assert mouse.returncode == 0, mouse.stderr
+    assert {p for p in hub.files(ENS_REPO) if p.startswith("data/")} == {
+        f"data/{SPECIES}-chr21.parquet", f"data/{SPECIES}-chr22.parquet"}
+    assert {p for p in hub.files(MOUSE_REPO) if p.startswith("data/")} == {"data/mus_musculus.parquet"}
+    assert "mus_musculus" in hub.files(MOUSE_REPO)["README.md"].decode()
+    # A second run of each passes the guard (its own species only) and changes nothing.
+    assert run(env, "ensembl").returncode == 0 and len(hub.commits(ENS_REPO)) == 2
+    again = run(env, "ensembl", "--species", "mus_musculus")
+    assert again.returncode == 0 and len(hub.commits(MOUSE_REPO)) == 2
+
+
+def test_another_species_in_the_human_default_repo_is_refused_before_any_request(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    mouse_cache(cache)
+    result = run(make_env(hub, cache, tmp_path), "ensembl", "--species", "mus_musculus",
+                 "--repo", ENS_REPO)
+    assert result.returncode == 1
+    assert f"refusing to upload mus_musculus to datasets/{ENS_REPO}" in result.stderr
+    assert f"{MOUSE_REPO} by default" in result.stderr and "Nothing was sent" in result.stderr
+    assert hub.requests == [] and len(hub.commits(ENS_REPO)) == 1
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_repo_holding_another_species_files_is_refused(hub, cache, tmp_path, dry_run):
+    """The case of the report: a mouse file in the human repo. The upload stops before
+    hashing or sending anything, naming the file and the species (a dry run too)."""
+    hub.put(ENS_REPO, {"data/mus_musculus.parquet": b"PAR1 mouse PAR1"})
+    result = run(make_env(hub, cache, tmp_path), "ensembl", *(["--dry-run"] if dry_run else []))
+    assert result.returncode == 1
+    assert (f"refusing to upload {SPECIES} to datasets/{ENS_REPO}: it holds mus_musculus data "
+            "(data/mus_musculus.parquet)") in result.stderr
+    assert writes(hub.requests) == [] and len(hub.commits(ENS_REPO)) == 2
+    assert "hashing" not in result.stderr and "Plan for" not in result.stdout
+    # Once the stray file is gone, the same command publishes.
+    hub.repos[ENS_REPO].files.pop("data/mus_musculus.parquet")
+    assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
+
+
+def test_repo_whose_card_names_another_species_is_refused(hub, cache, tmp_path):
+    """A card (as hubcard writes it) naming mus_musculus in a repo with no data files."""
+    mouse = mouse_cache(tmp_path / "mouse") / "ensembl" / "mus_musculus" / "mus_musculus.parquet"
+    card = hubcard.ensembl_card(ENS_REPO, "mus_musculus", [mouse], [hubcard.parquet_facts(mouse)])
+    hub.put(ENS_REPO, {"README.md": card.encode()})
+    result = run(make_env(hub, cache, tmp_path), "ensembl")
+    assert result.returncode == 1
+    assert "its dataset card (README.md) names mus_musculus" in result.stderr
+    assert writes(hub.requests) == [] and hub.count("GET", r"/resolve/[^/]+/README\.md$") == 1
+    # The card of the species itself passes: a second human upload over its own card.
+    hub.repos[ENS_REPO].files.pop("README.md")
+    assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
+    assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
+
+
+def test_card_species():
+    card = ("---\ntags:\n- genomics\n- canis_lupus_familiaris\nconfigs:\n- config_name: default\n"
+            "  data_files:\n  - split: train\n    path: data/danio_rerio-*.parquet\n---\n"
+            "# Ensembl variations: gallus_gallus\n")
+    assert upload.card_species(card) == {"canis_lupus_familiaris", "danio_rerio", "gallus_gallus"}
+    assert upload.card_species("no front matter, data_files and pretty_name only") == set()
+    assert upload.file_species("data/homo_sapiens-chrMT.parquet") == "homo_sapiens"
+    assert upload.ensembl_repo({"hf_ensembl_repo": "o/ev"}, "homo_sapiens") == "o/ev"
+    assert upload.ensembl_repo({"hf_ensembl_repo": "o/ev"}, "mus_musculus") == "o/ev_mus_musculus"
 
 
 # --- the plan, unit by unit -------------------------------------------------------------
