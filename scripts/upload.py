@@ -3,8 +3,8 @@
 ensembl: every <species>-*.parquet (or the single <species>.parquet) of the
 species directory goes to the dataset repo hf_ensembl_repo under data/, with a
 generated dataset card.
-longevitymap: the module tables and a metadata.yaml go to hf_modules_repo
-under data/longevitymap/.
+longevitymap: the module tables, manifest.json, metadata.yaml and the logo
+file (if any) go to hf_modules_repo under data/longevitymap/.
 
 A file is sent only when its SHA-256 differs from the one the Hub reports;
 all changes go in one atomic commit; no commit when nothing changed.
@@ -80,12 +80,30 @@ def module_files(cfg: dict) -> list[Path]:
     return files
 
 
-def module_logo(cfg: dict) -> Path | None:
-    for ext in ("png", "jpg", "jpeg"):
+def module_logo(cfg: dict) -> Path | str | None:
+    """The module's logo: config longevitymap_logo (a URL, or a local png/jpg/jpeg file),
+    else a logo.{png,jpg,jpeg} in the module directory, else None (the default URL)."""
+    setting = str(cfg.get("longevitymap_logo") or "").strip()
+    if re.match(r"https?://", setting):
+        return setting
+    if setting:
+        path = Path(setting).expanduser()
+        if path.suffix.lower().lstrip(".") not in hubcard.LOGO_EXTENSIONS:
+            raise Failure(f"{path}: longevitymap_logo must be a .png, .jpg or .jpeg file (or a URL)")
+        if not path.is_file():
+            raise Failure(f"{path}: no such file (longevitymap_logo)")
+        return path
+    for ext in hubcard.LOGO_EXTENSIONS:
         path = module_dir(cfg) / f"logo.{ext}"
         if path.is_file():
             return path
     return None
+
+
+def check_version(version: str) -> str:
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise Failure(f"longevitymap_version {version!r} is not MAJOR.MINOR.PATCH (e.g. 1.0.0)")
+    return version
 
 
 # --- one species per Ensembl dataset repo -------------------------------------------------
@@ -638,18 +656,23 @@ def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str 
 
 @app.command()
 def longevitymap(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO):
-    """Upload the LongevityMap module tables and metadata.yaml to <repo>/data/longevitymap/."""
+    """Upload the LongevityMap module tables, manifest.json, metadata.yaml and logo to <repo>/data/longevitymap/."""
     cfg = common.load_config()
     repo_id = repo or cfg["hf_modules_repo"]
 
     def items_fn():
+        check_version(str(cfg["longevitymap_version"]))
         files = module_files(cfg)
         for p in files:
             hubcard.parquet_facts(p)  # fail early on an unreadable table
         logo = module_logo(cfg)
-        if logo:
-            files.append(logo)
+        logo_file = logo if isinstance(logo, Path) else None
         items = [Item(f"data/{MODULE}/{p.name}", local=p, size=p.stat().st_size) for p in files]
+        if logo_file:
+            items.append(Item(f"data/{MODULE}/{hubcard.logo_name(logo_file)}", local=logo_file,
+                              size=logo_file.stat().st_size))
+        manifest = hubcard.module_manifest(cfg, files, logo_file).encode()
+        items.append(Item(f"data/{MODULE}/manifest.json", data=manifest, size=len(manifest)))
         meta = hubcard.module_metadata(cfg, logo).encode()
         items.append(Item(f"data/{MODULE}/metadata.yaml", data=meta, size=len(meta)))
         return items, None
