@@ -11,7 +11,8 @@ SHELL := bash
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 .DEFAULT_GOAL := all
-.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap
+.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap \
+        consumer-layout
 
 ## all: the whole pipeline (the default goal): download, then parquet, then longevitymap
 all:
@@ -205,6 +206,13 @@ bench-longevitymap: $(LM_BENCH_SET) | $(VENV_OK)
 
 # ---------------------------------------------------------------- upload
 # (issue 5: upload recipes live in the justfile)
+
+# ---------------------------------------------------------------- consumer
+# Hard links (copies across file systems) of what is built, in just-dna-lite's layout:
+# nothing is built or fetched here. Env lines go to stdout: eval "$(make -s consumer-layout)".
+## consumer-layout: lay out the Parquet set + LongevityMap in just-dna-lite's layout (CACHE_DIR/just-dna-lite/SPECIES), print its env vars
+consumer-layout: | $(VENV_OK)
+	@$(PY) scripts/consumer.py layout
 
 # ---------------------------------------------------------------- project
 ## demo: run the pipeline on the bundled offline mini-mirror (into demo/cache)

@@ -49,6 +49,10 @@ longevitymap *vars:
 bench-longevitymap *vars:
     make "$@" bench-longevitymap
 
+# Lay out the built Parquet set + LongevityMap for just-dna-lite (offline use); prints its env vars
+consumer-layout *vars:
+    @make -s "$@" consumer-layout
+
 # Leading NAME=value words (`just upload SPECIES=mus_musculus --dry-run`) become
 # environment variables, as Make variables do for the other recipes; the rest goes to the script.
 env_args := 'while [[ $# -gt 0 && $1 =~ ^[A-Z_][A-Z0-9_]*= ]]; do export "$1"; shift; done;'

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, object] = {
     "memory_limit": "1GB",
     "curator": "Olga Borysova",
     "method": "literature_review",
+    "longevitymap_version": "1.0.0",  # identity.version of the module's manifest.json
+    "longevitymap_logo": "",  # local png/jpg/jpeg (published as logo.<ext>) or URL; empty = default
     # Hugging Face Hub
     "hf_ensembl_repo": "just-dna-seq/ensembl_variations",
     "hf_modules_repo": "just-dna-seq/annotators",

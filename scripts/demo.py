@@ -50,7 +50,7 @@ def report(cache: Path) -> None:
         print(f"\nLongevityMap weights for the APOE variants ({weights.name}):")
         df = pl.read_parquet(weights).filter(pl.col("rsid").is_in(["rs7412", "rs429358"]))
         with pl.Config(tbl_rows=20, tbl_cols=10, fmt_str_lengths=20):
-            print(df.select("rsid", "genotype", "weight", "state", "chrom", "start", "ref", "alts", "clinvar")
+            print(df.select("rsid", "genotype", "weight", "state", "chrom", "start", "ref", "alts", "clin_sig")
                   .sort("rsid", "weight"))
 
 

@@ -53,6 +53,52 @@ REQUIRED = ("chrom", "start", "end", "id", "ref", "alts")
 CLIN_FLAGS = {"pathogenic": "CLIN_pathogenic", "benign": "CLIN_benign",
               "likely_pathogenic": "CLIN_likely_pathogenic", "likely_benign": "CLIN_likely_benign"}
 CLINVAR_FLAG = re.compile(r"ClinVar_[0-9]{6}")  # the release's ClinVar source flag
+# clin_sig: one tier of the consumer's clinical-significance vocabulary (just-dna-format's
+# VALID_CLIN_SIG, VEP CLIN_SIG terms), from every CLIN_<term> flag of the record, found by
+# this pattern (the set differs by release). Terms map as just-dna-enricher's ClinVar
+# normaliser maps them (anything else -> "other"); when several flags are set the most
+# consequential tier wins, in the enricher's order.
+CLIN_FLAG = re.compile(r"CLIN_[A-Za-z0-9_]+")
+CLIN_SIG_MAP = {
+    "pathogenic_low_penetrance": "pathogenic",
+    "likely_pathogenic_low_penetrance": "likely_pathogenic",
+    "uncertain_risk_allele": "uncertain_significance",
+    "association_not_found": "other",
+    "established_risk_allele": "risk_factor",
+    "likely_risk_allele": "risk_factor",
+    "conflicting_classifications_of_pathogenicity": "conflicting",
+    "conflicting_interpretations_of_pathogenicity": "conflicting",
+    "no_classification_provided": "not_provided",
+    "no_classification_for_the_single_variant": "not_provided",
+    "no_classifications_from_unflagged_records": "not_provided",
+    "no_assertion_provided": "not_provided",
+    "confers_sensitivity": "other",
+    "low_penetrance": "other",
+}
+CLIN_SIG_ORDER = ("pathogenic", "likely_pathogenic", "drug_response", "risk_factor", "affects",
+                  "association", "protective", "conflicting", "uncertain_significance",
+                  "likely_benign", "benign", "not_provided", "other")
+
+
+def clin_sig_tier(flag: str) -> str:
+    """CLIN_risk_factor -> risk_factor; a term outside the vocabulary -> its mapping or other."""
+    term = flag.removeprefix("CLIN_").lower()
+    term = CLIN_SIG_MAP.get(term, term)
+    return term if term in CLIN_SIG_ORDER else "other"
+
+
+def clin_sig_sql(flags: list[str]) -> str:
+    """A DuckDB expression: the clin_sig tier of a row from its CLIN_* flag columns
+    (names that matched CLIN_FLAG), NULL when none is set."""
+    by_tier: dict[str, list[str]] = {}
+    for flag in sorted(flags):
+        by_tier.setdefault(clin_sig_tier(flag), []).append(flag)
+    cases = []
+    for tier in CLIN_SIG_ORDER:
+        if tier in by_tier:
+            any_set = " OR ".join(f'coalesce("{f}", false)' for f in by_tier[tier])
+            cases.append(f"WHEN {any_set} THEN '{tier}'")
+    return f"CASE {' '.join(cases)} END" if cases else "CAST(NULL AS VARCHAR)"
 # Staged SQL files, run in order; each result is registered under the file's name.
 STAGES = ("curated", "ensembl_hits", "candidates")
 OUTPUTS = {  # output file -> SQL file
@@ -200,13 +246,16 @@ def ensembl_view(con, files: list[str]) -> dict:
     for alias, column in CLIN_FLAGS.items():
         project.append(f'coalesce("{column}", false) AS {alias}' if column in types
                        else f"CAST(NULL AS BOOLEAN) AS {alias}")
+    clin = [c for c in types if CLIN_FLAG.fullmatch(c) and types[c] == "BOOLEAN"]
+    project.append(f"{clin_sig_sql(clin)} AS clin_sig")
     rel.project(", ".join(project)).create_view("ensembl")
     if not clinvar:
         common.say(f"warning: {label} has no ClinVar_<YYYYMM> flag column; clinvar will be empty")
     absent = [c for c in CLIN_FLAGS.values() if c not in types]
     if absent:
         common.say(f"warning: {label} has no {', '.join(absent)} column(s); left empty")
-    return {"ensembl_files": len(files), "clinvar_flag": ",".join(clinvar) or None}
+    return {"ensembl_files": len(files), "clinvar_flag": ",".join(clinvar) or None,
+            "clin_flags": len(clin)}
 
 
 def ensembl_rows(files: list[str]) -> int:

@@ -4,8 +4,10 @@ ensembl: the Parquet targets of the species' discovery manifest (vcf_urls.json),
 nothing else, go to the dataset repo hf_ensembl_repo under data/, with a generated
 dataset card. A target that is missing or older than its VCF stops the upload
 (--allow-partial: publish the others, the card says which are included).
-longevitymap: the module tables and a metadata.yaml go to hf_modules_repo
-under data/longevitymap/.
+One repo holds one species: hf_ensembl_repo is homo_sapiens', another species
+goes to <hf_ensembl_repo>_<species> (or --repo).
+longevitymap: the module tables, manifest.json, metadata.yaml and the logo
+file (if any) go to hf_modules_repo under data/longevitymap/.
 
 A file is sent only when its SHA-256 differs from the one the Hub reports;
 all changes go in one atomic commit; no commit when nothing changed.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,12 +97,117 @@ def module_files(cfg: dict) -> list[Path]:
     return files
 
 
-def module_logo(cfg: dict) -> Path | None:
-    for ext in ("png", "jpg", "jpeg"):
+def module_logo(cfg: dict) -> Path | str | None:
+    """The module's logo: config longevitymap_logo (a URL, or a local png/jpg/jpeg file),
+    else a logo.{png,jpg,jpeg} in the module directory, else None (the default URL)."""
+    setting = str(cfg.get("longevitymap_logo") or "").strip()
+    if re.match(r"https?://", setting):
+        return setting
+    if setting:
+        path = Path(setting).expanduser()
+        if path.suffix.lower().lstrip(".") not in hubcard.LOGO_EXTENSIONS:
+            raise Failure(f"{path}: longevitymap_logo must be a .png, .jpg or .jpeg file (or a URL)")
+        if not path.is_file():
+            raise Failure(f"{path}: no such file (longevitymap_logo)")
+        return path
+    for ext in hubcard.LOGO_EXTENSIONS:
         path = module_dir(cfg) / f"logo.{ext}"
         if path.is_file():
             return path
     return None
+
+
+def check_version(version: str) -> str:
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise Failure(f"longevitymap_version {version!r} is not MAJOR.MINOR.PATCH (e.g. 1.0.0)")
+    return version
+
+
+# --- one species per Ensembl dataset repo -------------------------------------------------
+# The consumer downloads every data/*.parquet of the repo and reads them as one set, so a
+# repo holds one species: hf_ensembl_repo is homo_sapiens', any other species goes to
+# <hf_ensembl_repo>_<species> unless --repo names its repo.
+
+DEFAULT_SPECIES = "homo_sapiens"
+SPECIES_WORD = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")  # mus_musculus, canis_lupus_familiaris
+
+
+def ensembl_repo(cfg: dict, species: str) -> str:
+    """The species' default dataset repo: hf_ensembl_repo for homo_sapiens, else
+    <hf_ensembl_repo>_<species>."""
+    base = str(cfg["hf_ensembl_repo"])
+    return base if species == DEFAULT_SPECIES else f"{base}_{species}"
+
+
+def file_species(path: str) -> str:
+    """data/mus_musculus-chr1.parquet -> mus_musculus (the name before the first '-')."""
+    return path.rsplit("/", 1)[-1].removesuffix(".parquet").split("-", 1)[0]
+
+
+def card_species(text: str) -> set[str]:
+    """The species a dataset card names: its configs' names and data_files paths, its
+    species-like tags, and the "Ensembl variations: <species>" / "(<species>," titles
+    that hubcard writes."""
+    import yaml
+
+    named: set[str] = set()
+    m = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    front = {}
+    if m:
+        try:
+            front = yaml.safe_load(m.group(1)) or {}
+        except yaml.YAMLError:
+            front = {}
+    if isinstance(front, dict):
+        for conf in front.get("configs") or []:
+            if not isinstance(conf, dict):
+                continue
+            named.add(str(conf.get("config_name") or ""))
+            files = conf.get("data_files") or []
+            for entry in files if isinstance(files, list) else [files]:
+                paths = entry.get("path") if isinstance(entry, dict) else entry
+                for path in paths if isinstance(paths, list) else [paths]:
+                    if isinstance(path, str) and path.endswith(".parquet"):
+                        named.add(file_species(path))
+        named |= {str(t) for t in front.get("tags") or []}
+    named |= set(re.findall(r"Ensembl variations(?::\s*|\s*\()([a-z0-9_]+)", text))
+    return {n for n in named if SPECIES_WORD.fullmatch(n)}
+
+
+def check_species(cfg: dict, api, repo_id: str, species: str, revision: str) -> None:
+    """Raise Failure, before anything is sent, when datasets/<repo_id> holds Parquet files
+    of another species or a dataset card that names another species."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    info = hub_call(cfg, "reading the repo", lambda: api.repo_info(
+        repo_id, repo_type=REPO_TYPE, revision=revision))
+    names = [s.rfilename for s in info.siblings or []]
+    others = sorted(n for n in names if n.startswith("data/") and n.endswith(".parquet")
+                    and file_species(n) != species)
+    why = ""
+    if others:
+        kinds = sorted({file_species(n) for n in others})
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        why = f"it holds {', '.join(kinds)} data ({shown})"
+    elif "README.md" in names:
+        url = hf_hub_url(repo_id, "README.md", repo_type=REPO_TYPE, revision=revision,
+                         endpoint=api.endpoint)
+
+        def get_card():
+            response = get_session().get(url, headers=build_hf_headers(token=api.token))
+            response.raise_for_status()
+            return response.text
+
+        named = card_species(hub_call(cfg, "reading the dataset card", get_card)) - {species}
+        if named:
+            why = f"its dataset card (README.md) names {', '.join(sorted(named))}"
+    if why:
+        raise Failure(
+            f"refusing to upload {species} to datasets/{repo_id}: {why}. One dataset repo holds "
+            f"one species (the consumer reads every data/*.parquet of a repo as one set); "
+            f"{species} goes to its own repo, {ensembl_repo(cfg, species)} by default, or pass "
+            f"--repo. Nothing was sent.")
 
 
 # --- local digests, cached by (path, size, mtime_ns) -----------------------------------
@@ -396,7 +504,7 @@ def commit_message(kind: str, items: list[Item], release: str | None) -> tuple[s
 
 
 def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool,
-            create_repo: bool, record: dict, release: str | None = None) -> None:
+            create_repo: bool, record: dict, release: str | None = None, guard=None) -> None:
     from huggingface_hub import CommitOperationAdd
     from huggingface_hub.utils import disable_progress_bars
 
@@ -443,6 +551,8 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
             raise Failure(f"datasets/{repo_id} is still not visible after creating it: check that "
                           "the token may read it")
 
+    if guard is not None:
+        guard(api, state[0])  # checks the target repo before anything is hashed or sent
     fill_digests(items, cache)
     cache.save()
     head, remote = state
@@ -522,16 +632,16 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
 
 
 def run(kind: str, cfg: dict, log_path: Path, repo_id: str, items_fn, dry_run: bool,
-        create_repo: bool) -> None:
+        create_repo: bool, guard=None) -> None:
     if repo_id.count("/") != 1 or not all(common.SAFE_NAME.fullmatch(p) for p in repo_id.split("/")):
         common.die(f"repo id {repo_id!r} is not <organisation>/<name> (letters, digits, . - _)", code=2)
     items, release = items_fn()
     if dry_run:
-        publish(cfg, kind, repo_id, items, dry_run, create_repo, {}, release)
+        publish(cfg, kind, repo_id, items, dry_run, create_repo, {}, release, guard)
         return
     with common.step(log_path, f"upload-{kind}", f"datasets/{repo_id}") as record:
         record["repo"] = repo_id
-        publish(cfg, kind, repo_id, items, dry_run, create_repo, record, release)
+        publish(cfg, kind, repo_id, items, dry_run, create_repo, record, release, guard)
 
 
 def main_guard(fn) -> None:
@@ -548,11 +658,19 @@ def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str 
             allow_partial: bool = typer.Option(
                 False, "--allow-partial", help="Publish the ready files when some of the discovery "
                 "manifest's Parquet files are missing or older than their VCF (the card says which).")):
-    """Upload the Parquet targets of the discovery manifest (<cache>/ensembl/<species>/<stem>.parquet) to <repo>/data/, with a dataset card."""
+    """Upload the Parquet targets of the discovery manifest (<cache>/ensembl/<species>/<stem>.parquet) to
+    <repo>/data/, with a dataset card. One repo holds one species: hf_ensembl_repo is homo_sapiens', another
+    species goes to <hf_ensembl_repo>_<species> (or --repo); a repo holding another species' files or card is
+    refused."""
     cfg = common.load_config()
     if species:
         cfg["species"] = species
-    repo_id = repo or cfg["hf_ensembl_repo"]
+    species = str(cfg["species"])
+    repo_id = repo or ensembl_repo(cfg, species)
+    if species != DEFAULT_SPECIES and repo_id == cfg["hf_ensembl_repo"]:
+        common.die(f"refusing to upload {species} to datasets/{repo_id}: hf_ensembl_repo is the "
+                   f"{DEFAULT_SPECIES} dataset (one repo holds one species); {species} goes to "
+                   f"{ensembl_repo(cfg, species)} by default, or pass another --repo. Nothing was sent.")
 
     def items_fn():
         files, aside, left_out = ensembl_files(cfg, allow_partial)
@@ -563,23 +681,29 @@ def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str 
         return items + aside, hubcard.summary([f["release"] for f in facts])
 
     main_guard(lambda: run("ensembl", cfg, common.step_log_path(cfg), repo_id, items_fn,
-                           dry_run, create_repo))
+                           dry_run, create_repo,
+                           guard=lambda api, head: check_species(cfg, api, repo_id, species, head)))
 
 
 @app.command()
 def longevitymap(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO):
-    """Upload the LongevityMap module tables and metadata.yaml to <repo>/data/longevitymap/."""
+    """Upload the LongevityMap module tables, manifest.json, metadata.yaml and logo to <repo>/data/longevitymap/."""
     cfg = common.load_config()
     repo_id = repo or cfg["hf_modules_repo"]
 
     def items_fn():
+        check_version(str(cfg["longevitymap_version"]))
         files = module_files(cfg)
         for p in files:
             hubcard.parquet_facts(p)  # fail early on an unreadable table
         logo = module_logo(cfg)
-        if logo:
-            files.append(logo)
+        logo_file = logo if isinstance(logo, Path) else None
         items = [Item(f"data/{MODULE}/{p.name}", local=p, size=p.stat().st_size) for p in files]
+        if logo_file:
+            items.append(Item(f"data/{MODULE}/{hubcard.logo_name(logo_file)}", local=logo_file,
+                              size=logo_file.stat().st_size))
+        manifest = hubcard.module_manifest(cfg, files, logo_file).encode()
+        items.append(Item(f"data/{MODULE}/manifest.json", data=manifest, size=len(manifest)))
         meta = hubcard.module_metadata(cfg, logo).encode()
         items.append(Item(f"data/{MODULE}/metadata.yaml", data=meta, size=len(meta)))
         return items, None

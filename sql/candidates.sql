@@ -98,7 +98,7 @@ unioned AS (
 keyed AS (
     SELECT
         curated_id, rsid, allele, allele_state, zygosity, weight, priority,
-        chrom, start, "end", ref, alts, clinvar, pathogenic, benign, likely_pathogenic, likely_benign,
+        chrom, start, "end", ref, alts, clinvar, pathogenic, benign, likely_pathogenic, likely_benign, clin_sig,
         record_label AS record, strand, genotype, problem, problem_detail,
         genotype IS NOT NULL AND count(DISTINCT weight) OVER key > 1 AS conflict,
         CASE WHEN genotype IS NOT NULL THEN count(DISTINCT record_label) OVER key END AS n_records,

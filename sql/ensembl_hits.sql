@@ -4,7 +4,8 @@
 -- nothing wide is ever held.
 -- Reads: curated (sql/curated.sql), ensembl (a view over the Parquet set made by
 -- scripts/longevitymap.py: chrom, start, end, id, ref, alts and the ClinVar flags
--- under fixed names: clinvar, pathogenic, benign, likely_pathogenic, likely_benign).
+-- under fixed names: clinvar, pathogenic, benign, likely_pathogenic, likely_benign, and
+-- clin_sig, the tier derived from every CLIN_* flag of the record).
 WITH curated_rsids AS (
     SELECT DISTINCT rsid
     FROM curated
@@ -13,7 +14,7 @@ WITH curated_rsids AS (
 
 source AS (
     SELECT chrom, start, "end", id, ref, alts,
-           clinvar, pathogenic, benign, likely_pathogenic, likely_benign
+           clinvar, pathogenic, benign, likely_pathogenic, likely_benign, clin_sig
     FROM ensembl
 ),
 
@@ -27,7 +28,7 @@ final AS (
     SELECT
         id AS rsid, CAST(chrom AS VARCHAR) AS chrom,
         CAST(start AS UINTEGER) AS start, CAST("end" AS UINTEGER) AS "end",
-        ref, alts, clinvar, pathogenic, benign, likely_pathogenic, likely_benign
+        ref, alts, clinvar, pathogenic, benign, likely_pathogenic, likely_benign, clin_sig
     FROM hits
 )
 

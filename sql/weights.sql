@@ -1,4 +1,5 @@
 -- weights: the table the consumer joins on (chrom, start, genotype) or (rsid, genotype).
+-- clin_sig: the tier of every CLIN_* flag of the record (scripts/longevitymap.py).
 -- One row per (rsid, genotype, chrom, start): the candidate marked `published`.
 -- Curated rows that give the same genotype with the same weight are merged into it;
 -- when several Ensembl records give the genotype at that position, the first record by
@@ -52,7 +53,8 @@ final AS (
         m.pathogenic,
         m.benign,
         m.likely_pathogenic,
-        m.likely_benign
+        m.likely_benign,
+        m.clin_sig
     FROM published_rows AS m
     LEFT JOIN conclusions AS c USING (rsid)
 )

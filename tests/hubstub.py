@@ -12,6 +12,7 @@ implements just the endpoints the real ``huggingface_hub`` client calls when
     POST /api/validate-yaml                                README.md front matter check
     POST /api/datasets/<ns>/<name>/commit/<rev>            atomic commit (ndjson)
     POST /api/repos/create                                 create a repo
+    GET  /datasets/<ns>/<name>/resolve/<rev>/<path>        a file's content (e.g. README.md)
 
 Files live in memory, so tests can assert exactly what was committed. Tokens
 have a role ("write", "read" or "fineGrained"), the organisations of their user
@@ -93,6 +94,12 @@ class FakeHub:
         self.repos[repo_id] = repo
         return repo
 
+    def put(self, repo_id: str, files: dict[str, bytes], summary: str = "test commit") -> None:
+        """Commit ``files`` to a repo directly (what someone else published); Parquet as LFS."""
+        repo = self.repos.get(repo_id) or self.add_repo(repo_id)
+        with self.lock:
+            self._commit(repo, summary, files, {p for p in files if p.endswith(".parquet")})
+
     def files(self, repo_id: str) -> dict[str, bytes]:
         return dict(self.repos[repo_id].files)
 
@@ -158,6 +165,7 @@ class FakeHub:
 
 REPO_API = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+?)(?:/(?P<rest>.*))?$")
 LFS_BATCH = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$")
+RESOLVE = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -288,6 +296,9 @@ class _Handler(BaseHTTPRequestHandler):
             if req["oid"] in hub.lfs and len(hub.lfs[req["oid"]]) == req["size"]:
                 return self._send(200, {})
             return self._error(404, "object not found")
+        m = RESOLVE.match(path)
+        if m and method == "GET":
+            return self._resolve(m["repo"], m["rev"], m["path"])
         m = LFS_BATCH.match(path)
         if m and method == "POST":
             return self._lfs_batch(m["repo"], json.loads(body))
@@ -315,6 +326,27 @@ class _Handler(BaseHTTPRequestHandler):
         with hub.lock:
             hub.unknown.append((method, path))
         return self._error(404, f"no such endpoint in the stand-in: {method} {path}")
+
+    def _resolve(self, repo_id: str, rev: str, path: str) -> None:
+        """A file's bytes at the head (the stand-in keeps no history: another revision
+        than main or the head answers 404)."""
+        repo = self.hub.repos.get(repo_id)
+        if repo is None:
+            return self._error(404, "Repository not found", "RepoNotFound")
+        if rev not in ("main", repo.head):
+            return self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        if path not in repo.files:
+            return self._error(404, "Entry not found", "EntryNotFound")
+        data = repo.files[path]
+        if getattr(self, "drop_answer", False):
+            return self._drop()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Repo-Commit", repo.head)
+        self.send_header("ETag", f'"{git_sha1(data)}"')
+        self.end_headers()
+        self.wfile.write(data)
 
     def _file_info(self, repo: Repo, path: str) -> dict:
         data = repo.files[path]

@@ -54,7 +54,8 @@ def write_ensembl(path: Path, records: list[dict], clinvar: str | None = "ClinVa
     if clinvar:
         cols[clinvar] = pl.Series(["ClinVar" in r["flags"] for r in records], dtype=pl.Boolean)
     cols["TSA"] = pl.Series(["SNV"] * len(records), dtype=pl.String)
-    for flag in FLAGS:
+    other_clin = sorted({f for r in records for f in r["flags"] if f.startswith("CLIN_")} - set(FLAGS))
+    for flag in (*FLAGS, *other_clin):
         cols[flag] = pl.Series([flag in r["flags"] for r in records], dtype=pl.Boolean)
     df = pl.DataFrame({k: v for k, v in cols.items() if k not in drop})
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +140,8 @@ def test_weights_schema_and_types(tmp_path):
     w = build(tmp_path, APOE_ROWS, APOE)["weights"]
     assert w.columns == ["rsid", "genotype", "module", "weight", "state", "priority", "conclusion",
                          "curator", "method", "chrom", "start", "end", "ref", "alts", "clinvar",
-                         "pathogenic", "benign", "likely_pathogenic", "likely_benign"]
+                         "pathogenic", "benign", "likely_pathogenic", "likely_benign", "clin_sig"]
+    assert w.schema["clin_sig"] == pl.String
     assert w.schema["genotype"] == pl.List(pl.String) and w.schema["alts"] == pl.List(pl.String)
     assert w.schema["start"] == pl.UInt32 and w.schema["end"] == pl.UInt32
     assert w.schema["weight"] == pl.Float64
@@ -181,6 +183,56 @@ def test_flag_present_in_part_of_the_set_is_false_elsewhere(tmp_path):
     assert got == {"rs7412": (False, False, False, False, False),
                    "rs429358": (False, False, False, True, False),
                    "rs21": (True, False, True, False, False)}
+
+
+def test_clin_sig_from_every_clin_flag(tmp_path):
+    """clin_sig: one tier of the consumer's vocabulary from all CLIN_* flags of the record
+    (found by name, whatever the release has), the most consequential winning; the flag
+    columns stay as they were."""
+    recs = [record("19", 44908684, "rs429358", "T", ["C"], "ClinVar", "CLIN_risk_factor"),   # APOE e4
+            record("19", 44908822, "rs7412", "C", ["T"], "ClinVar", "CLIN_benign"),
+            record("1", 100, "rs1", "C", ["T"], "ClinVar", "CLIN_benign", "CLIN_likely_benign",
+                   "CLIN_risk_factor", "CLIN_drug_response", "CLIN_other"),
+            record("1", 200, "rs2", "C", ["T"], "ClinVar", "CLIN_benign", "CLIN_likely_benign",
+                   "CLIN_uncertain_significance", "CLIN_not_provided"),
+            record("1", 300, "rs3", "C", ["T"], "ClinVar", "CLIN_likely_pathogenic", "CLIN_protective",
+                   "CLIN_association", "CLIN_pathogenic"),
+            record("1", 400, "rs4", "C", ["T"], "ClinVar", "CLIN_confers_sensitivity",
+                   "CLIN_histocompatibility"),
+            record("1", 500, "rs5", "C", ["T"], "ClinVar", "CLIN_uncertain_significance"),
+            record("1", 600, "rs6", "C", ["T"])]
+    rows = [aw(i, "T", "alt", "hom", 0.1, f"rs{i}") for i in range(1, 7)]
+    rows += [aw(10, "C", "alt", "hom", -1.0, "rs429358"), aw(11, "T", "alt", "het", 0.5, "rs7412")]
+    w = build(tmp_path, rows, recs)["weights"]
+    got = dict(zip(w["rsid"], w["clin_sig"]))
+    assert got == {"rs429358": "risk_factor", "rs7412": "benign", "rs1": "drug_response",
+                   "rs2": "uncertain_significance", "rs3": "pathogenic", "rs4": "other",
+                   "rs5": "uncertain_significance", "rs6": None}
+    row = w.filter(pl.col("rsid") == "rs3").row(0, named=True)
+    assert (row["pathogenic"], row["likely_pathogenic"], row["benign"]) == (True, True, False)
+    assert longevitymap.clin_sig_tier("CLIN_conflicting_interpretations_of_pathogenicity") == "conflicting"
+    assert longevitymap.clin_sig_tier("CLIN_established_risk_allele") == "risk_factor"
+
+
+def test_clin_sig_on_the_demo_records_through_the_converter(tmp_path):
+    """The demo mirror's records (Ensembl's release-114 header with its 13 CLIN_* flags),
+    converted by vcf2parquet: APOE e4 carries CLIN_risk_factor and is shown as such."""
+    import synthvcf
+    import vcf2parquet
+
+    planted = [v for v in lmfixture.DEMO_VARIANTS if v[0] == "19"]
+    vcf = synthvcf.write_vcf(tmp_path / "homo_sapiens-chr19.vcf.gz", 20, seed=3, chrom="19",
+                             extra_records=planted)
+    parquet = tmp_path / "ens" / "homo_sapiens-chr19.parquet"
+    vcf2parquet.convert(vcf, parquet, threads=1)
+    out = build(tmp_path, files=[str(parquet)])
+    w = out["weights"]
+    assert out["facts"]["clin_flags"] == len(synthvcf.CLIN_FLAGS)
+    got = {r["rsid"]: r["clin_sig"] for r in w.iter_rows(named=True)}
+    assert got["rs429358"] == "risk_factor" and got["rs7412"] == "benign"
+    assert got["rs13181"] == "likely_benign"  # CLIN_benign + CLIN_likely_benign
+    e4 = w.filter((pl.col("rsid") == "rs429358") & (pl.col("genotype") == ["C", "C"])).row(0, named=True)
+    assert (e4["weight"], e4["state"], e4["pathogenic"], e4["benign"]) == (-1.0, "risk", False, False)
 
 
 def test_het_spec_gives_the_two_bases(tmp_path):

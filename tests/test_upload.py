@@ -493,23 +493,23 @@ def test_longevitymap_module(hub, tmp_path):
 
     dry = run(env, "longevitymap", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "4 of 4 files to upload" in dry.stdout and writes(hub.requests) == []
+    assert "5 of 5 files to upload" in dry.stdout and writes(hub.requests) == []
 
     result = run(env, "longevitymap")
     assert result.returncode == 0, result.stderr
     files = hub.files(MOD_REPO)
     assert set(files) == {".gitattributes", "data/longevitymap/annotations.parquet",
                           "data/longevitymap/studies.parquet", "data/longevitymap/weights.parquet",
-                          "data/longevitymap/metadata.yaml"}
+                          "data/longevitymap/manifest.json", "data/longevitymap/metadata.yaml"}
     assert files["data/longevitymap/weights.parquet"] == (mdir / "weights.parquet").read_bytes()
     meta = yaml.safe_load(files["data/longevitymap/metadata.yaml"])
     assert meta["name"] == "longevitymap" and meta["description"]
     # The configured source (a local path here) is not published; a public URL is.
     assert local_source not in files["data/longevitymap/metadata.yaml"].decode()
     assert meta["source"].startswith("https://") and "just_longevitymap" in meta["source"]
-    assert meta["logo"].startswith("https://")  # no logo file: a public reference
+    assert meta["logo"] == hubcard.DEFAULT_LOGO  # no logo file: a public reference
     (record,) = log_records(mdir / "steps.jsonl")
-    assert record["commit"] == hub.commits(MOD_REPO)[-1]["oid"] and len(record["uploaded"]) == 4
+    assert record["commit"] == hub.commits(MOD_REPO)[-1]["oid"] and len(record["uploaded"]) == 5
     assert not (species_dir(cache) / "steps.jsonl").exists()
 
     # Another local source changes nothing on the Hub.
@@ -525,7 +525,120 @@ def test_longevitymap_module(hub, tmp_path):
     assert files["data/longevitymap/logo.png"] == (mdir / "logo.png").read_bytes()
     assert yaml.safe_load(files["data/longevitymap/metadata.yaml"])["logo"] == "logo.png"
     assert hub.commits(MOD_REPO)[-1]["paths"] == ["data/longevitymap/logo.png",
+                                                  "data/longevitymap/manifest.json",
                                                   "data/longevitymap/metadata.yaml"]
+    assert json.loads(files["data/longevitymap/manifest.json"])["logo"]["name"] == "logo.png"
+
+
+# --- the module as just-dna-lite reads it: manifest.json and logo ---------------------------
+
+def demo_module(cache: Path, tmp_path: Path, allele_weights=None) -> Path:
+    """The demo's module tables: the demo curation against the demo mirror's chr19 and
+    chr21 records (Ensembl's release-114 header), converted by vcf2parquet and built by
+    longevitymap.py's SQL, written as `make longevitymap` writes them."""
+    import longevitymap
+    import lmfixture
+
+    files = []
+    for chrom in ("19", "21"):
+        planted = [v for v in lmfixture.DEMO_VARIANTS if v[0] == chrom]
+        parquet = species_dir(cache) / f"{SPECIES}-chr{chrom}.parquet"
+        if not parquet.exists():
+            vcf = synthvcf.write_vcf(tmp_path / f"{SPECIES}-chr{chrom}.vcf.gz", 10, seed=int(chrom),
+                                     chrom=chrom, extra_records=planted)
+            vcf2parquet.convert(vcf, parquet, threads=1)
+        files.append(str(parquet))
+    sqlite = lmfixture.build_sqlite(tmp_path / "lm" / "longevitymap.sqlite", allele_weights=allele_weights)
+    cfg = config.load(env={"CACHE_DIR": str(cache), "HOME": str(tmp_path)})
+    results, _ = longevitymap.build_tables(cfg, sqlite, files)
+    longevitymap.write_outputs(longevitymap.module_dir(cfg), results)
+    return longevitymap.module_dir(cfg)
+
+
+def test_module_manifest_as_the_consumer_reads_it(hub, tmp_path):
+    """manifest.json beside the tables: identity.version, artifact.digest (just-dna-format's
+    Merkle digest over the tables' SHA-256 listing, recomputed here), weighting, and the
+    attested tables; the digest moves exactly when a table's bytes do."""
+    import hashlib
+    import lmfixture
+
+    hub.add_repo(MOD_REPO)
+    cache = tmp_path / "cache"
+    mdir = demo_module(cache, tmp_path)
+    env = make_env(hub, cache, tmp_path, LONGEVITYMAP_VERSION="1.2.3")
+    assert (r := run(env, "longevitymap")).returncode == 0, r.stderr
+    files = hub.files(MOD_REPO)
+    man = json.loads(files["data/longevitymap/manifest.json"])
+    assert man["identity"] == {"name": "longevitymap", "version": "1.2.3"}
+    assert {k: man["display"][k] for k in ("title", "description", "report_title")} == {
+        k: hubcard.MODULE_DISPLAY[k] for k in ("title", "description", "report_title")}
+    assert all(man["weighting"][k] for k in ("scale", "method", "note"))
+    assert man["logo"] is None and man["curator"] == "Olga Borysova"
+    listed = man["artifact"]["files"]
+    assert [e["name"] for e in listed] == ["annotations.parquet", "studies.parquet", "weights.parquet"]
+    for entry in listed:
+        data = files[f"data/longevitymap/{entry['name']}"]
+        assert entry == {"name": entry["name"], "size": len(data),
+                         "sha256": "sha256:" + hashlib.sha256(data).hexdigest()}
+    canonical = json.dumps(sorted(listed, key=lambda e: e["name"]), sort_keys=True, separators=(",", ":"))
+    assert man["artifact"]["digest"] == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    weights = pl.read_parquet(mdir / "weights.parquet")
+    assert man["stats"]["weights_rows"] == weights.height > 0
+    assert man["stats"]["variant_count"] == weights["rsid"].n_unique()
+    # The published weights carry clin_sig: APOE e4 is a risk factor, not "uncertain".
+    e4 = weights.filter(pl.col("rsid") == "rs429358")
+    assert set(e4["clin_sig"]) == {"risk_factor"} and set(e4["state"]) == {"risk"}
+
+    # Rebuilt from the same inputs: same bytes, same digest, nothing to publish.
+    demo_module(cache, tmp_path)
+    assert (r := run(env, "longevitymap")).returncode == 0 and "0 of 5 files to upload" in r.stdout
+    # A changed curation changes a table, so the digest; the version is what the config says.
+    rows = list(lmfixture.ALLELE_WEIGHTS)
+    assert rows[1][4:6] == (1.0, "rs7412")  # T/T
+    rows[1] = (*rows[1][:4], 0.9, *rows[1][5:])
+    demo_module(cache, tmp_path, allele_weights=rows)
+    assert (r := run(env, "longevitymap")).returncode == 0, r.stderr
+    again = json.loads(hub.files(MOD_REPO)["data/longevitymap/manifest.json"])
+    assert again["artifact"]["digest"] != man["artifact"]["digest"]
+    changed = {e["name"] for e in again["artifact"]["files"] if e not in listed}
+    assert "weights.parquet" in changed and again["identity"]["version"] == "1.2.3"
+    assert "data/longevitymap/weights.parquet" in hub.commits(MOD_REPO)[-1]["paths"]
+
+
+def test_module_logo_setting(hub, tmp_path):
+    """longevitymap_logo: a local file is published as logo.<ext> beside the tables (where
+    the consumer looks); a URL is only named in metadata.yaml; anything else is refused."""
+    hub.add_repo(MOD_REPO)
+    cache = tmp_path / "cache"
+    demo_module(cache, tmp_path)
+    picture = tmp_path / "art" / "Longevity.JPG"
+    picture.parent.mkdir()
+    picture.write_bytes(b"\xff\xd8\xff\xe0 not really a picture")
+    env = make_env(hub, cache, tmp_path, LONGEVITYMAP_LOGO=str(picture))
+    assert (r := run(env, "longevitymap")).returncode == 0, r.stderr
+    files = hub.files(MOD_REPO)
+    assert files["data/longevitymap/logo.jpg"] == picture.read_bytes()
+    assert yaml.safe_load(files["data/longevitymap/metadata.yaml"])["logo"] == "logo.jpg"
+    assert json.loads(files["data/longevitymap/manifest.json"])["logo"]["name"] == "logo.jpg"
+
+    url = "https://example.org/longevity.png"
+    assert run(make_env(hub, cache, tmp_path, LONGEVITYMAP_LOGO=url), "longevitymap").returncode == 0
+    assert yaml.safe_load(hub.files(MOD_REPO)["data/longevitymap/metadata.yaml"])["logo"] == url
+    assert json.loads(hub.files(MOD_REPO)["data/longevitymap/manifest.json"])["logo"] is None
+
+    for bad, message in ((tmp_path / "art" / "logo.svg", "must be a .png, .jpg or .jpeg"),
+                         (tmp_path / "art" / "missing.png", "no such file")):
+        bad.parent.mkdir(exist_ok=True)
+        if bad.suffix == ".svg":
+            bad.write_text("<svg/>")
+        result = run(make_env(hub, cache, tmp_path, LONGEVITYMAP_LOGO=str(bad)), "longevitymap")
+        assert result.returncode == 1 and message in result.stderr and str(bad) in result.stderr
+    result = run(make_env(hub, cache, tmp_path, LONGEVITYMAP_VERSION="1.0"), "longevitymap")
+    assert result.returncode == 1 and "MAJOR.MINOR.PATCH" in result.stderr
+
+
+def test_default_logo_is_where_just_dna_lite_keeps_it():
+    assert hubcard.DEFAULT_LOGO.endswith("/dna-seq/just-dna-lite/main/webui/assets/images/just_dna_seq.jpg")
 
 
 def test_dataset_card(hub, tmp_path):
@@ -565,8 +678,10 @@ def test_dataset_card(hub, tmp_path):
 
 
 def test_just_upload_takes_make_style_variables(hub, cache, tmp_path):
-    """`just upload SPECIES=mus_musculus --dry-run`, as the README writes it."""
+    """`just upload SPECIES=mus_musculus --dry-run`, as the README writes it: the mouse
+    set goes to the mouse repo, <hf_ensembl_repo>_mus_musculus."""
     hub.add_repo(ENS_REPO)
+    hub.add_repo(f"{ENS_REPO}_mus_musculus")
     write_manifest(cache / "ensembl" / "mus_musculus", ["mus_musculus-chr1.vcf.gz"])
     write_variants(cache / "ensembl" / "mus_musculus" / "mus_musculus-chr1.parquet", "1", ["rs1"])
     env = make_env(hub, cache, tmp_path)
@@ -575,8 +690,93 @@ def test_just_upload_takes_make_style_variables(hub, cache, tmp_path):
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "upload  data/mus_musculus-chr1.parquet" in result.stdout
+    assert f"Plan for datasets/{ENS_REPO}_mus_musculus at " in result.stdout
     assert SPECIES not in result.stdout.replace(ENS_REPO, "")
     assert "dry run" in result.stdout and writes(hub.requests) == []
+
+
+# --- one species per dataset repo --------------------------------------------------------
+
+MOUSE_REPO = f"{ENS_REPO}_mus_musculus"
+
+
+def mouse_cache(cache: Path) -> Path:
+    write_variants(cache / "ensembl" / "mus_musculus" / "mus_musculus.parquet", "1", ["rs9"])
+    return cache
+
+
+def test_each_species_goes_to_its_own_repo(hub, cache, tmp_path):
+    """homo_sapiens to hf_ensembl_repo, mus_musculus to <hf_ensembl_repo>_mus_musculus:
+    neither repo ever holds the other species' files."""
+    hub.add_repo(ENS_REPO)
+    hub.add_repo(MOUSE_REPO)
+    mouse_cache(cache)
+    env = make_env(hub, cache, tmp_path)
+    human = run(env, "ensembl")
+    assert human.returncode == 0, human.stderr
+    mouse = run(env, "ensembl", "--species", "mus_musculus")
+    assert mouse.returncode == 0, mouse.stderr
+    assert {p for p in hub.files(ENS_REPO) if p.startswith("data/")} == {
+        f"data/{SPECIES}-chr21.parquet", f"data/{SPECIES}-chr22.parquet"}
+    assert {p for p in hub.files(MOUSE_REPO) if p.startswith("data/")} == {"data/mus_musculus.parquet"}
+    assert "mus_musculus" in hub.files(MOUSE_REPO)["README.md"].decode()
+    # A second run of each passes the guard (its own species only) and changes nothing.
+    assert run(env, "ensembl").returncode == 0 and len(hub.commits(ENS_REPO)) == 2
+    again = run(env, "ensembl", "--species", "mus_musculus")
+    assert again.returncode == 0 and len(hub.commits(MOUSE_REPO)) == 2
+
+
+def test_another_species_in_the_human_default_repo_is_refused_before_any_request(hub, cache, tmp_path):
+    hub.add_repo(ENS_REPO)
+    mouse_cache(cache)
+    result = run(make_env(hub, cache, tmp_path), "ensembl", "--species", "mus_musculus",
+                 "--repo", ENS_REPO)
+    assert result.returncode == 1
+    assert f"refusing to upload mus_musculus to datasets/{ENS_REPO}" in result.stderr
+    assert f"{MOUSE_REPO} by default" in result.stderr and "Nothing was sent" in result.stderr
+    assert hub.requests == [] and len(hub.commits(ENS_REPO)) == 1
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_repo_holding_another_species_files_is_refused(hub, cache, tmp_path, dry_run):
+    """The case of the report: a mouse file in the human repo. The upload stops before
+    hashing or sending anything, naming the file and the species (a dry run too)."""
+    hub.put(ENS_REPO, {"data/mus_musculus.parquet": b"PAR1 mouse PAR1"})
+    result = run(make_env(hub, cache, tmp_path), "ensembl", *(["--dry-run"] if dry_run else []))
+    assert result.returncode == 1
+    assert (f"refusing to upload {SPECIES} to datasets/{ENS_REPO}: it holds mus_musculus data "
+            "(data/mus_musculus.parquet)") in result.stderr
+    assert writes(hub.requests) == [] and len(hub.commits(ENS_REPO)) == 2
+    assert "hashing" not in result.stderr and "Plan for" not in result.stdout
+    # Once the stray file is gone, the same command publishes.
+    hub.repos[ENS_REPO].files.pop("data/mus_musculus.parquet")
+    assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
+
+
+def test_repo_whose_card_names_another_species_is_refused(hub, cache, tmp_path):
+    """A card (as hubcard writes it) naming mus_musculus in a repo with no data files."""
+    mouse = mouse_cache(tmp_path / "mouse") / "ensembl" / "mus_musculus" / "mus_musculus.parquet"
+    card = hubcard.ensembl_card(ENS_REPO, "mus_musculus", [mouse], [hubcard.parquet_facts(mouse)])
+    hub.put(ENS_REPO, {"README.md": card.encode()})
+    result = run(make_env(hub, cache, tmp_path), "ensembl")
+    assert result.returncode == 1
+    assert "its dataset card (README.md) names mus_musculus" in result.stderr
+    assert writes(hub.requests) == [] and hub.count("GET", r"/resolve/[^/]+/README\.md$") == 1
+    # The card of the species itself passes: a second human upload over its own card.
+    hub.repos[ENS_REPO].files.pop("README.md")
+    assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
+    assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
+
+
+def test_card_species():
+    card = ("---\ntags:\n- genomics\n- canis_lupus_familiaris\nconfigs:\n- config_name: default\n"
+            "  data_files:\n  - split: train\n    path: data/danio_rerio-*.parquet\n---\n"
+            "# Ensembl variations: gallus_gallus\n")
+    assert upload.card_species(card) == {"canis_lupus_familiaris", "danio_rerio", "gallus_gallus"}
+    assert upload.card_species("no front matter, data_files and pretty_name only") == set()
+    assert upload.file_species("data/homo_sapiens-chrMT.parquet") == "homo_sapiens"
+    assert upload.ensembl_repo({"hf_ensembl_repo": "o/ev"}, "homo_sapiens") == "o/ev"
+    assert upload.ensembl_repo({"hf_ensembl_repo": "o/ev"}, "mus_musculus") == "o/ev_mus_musculus"
 
 
 # --- the plan, unit by unit -------------------------------------------------------------

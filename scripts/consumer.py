@@ -1,0 +1,154 @@
+"""Lay out the prepared data the way just-dna-lite reads it, to use it without the Hub.
+
+    python scripts/consumer.py layout      # (make consumer-layout)
+
+Under <cache>/just-dna-lite/<species>/ (the consumer's cache and root directory):
+
+    ensembl_variations/data/<species>-*.parquet   the species' published Parquet set
+    modules/longevitymap/                         annotations, studies, weights.parquet,
+                                                  manifest.json, metadata.yaml, logo.<ext>
+    modules.yaml                                  sources: that modules directory
+
+Parquet files are hard links to the pipeline's files (copies where a link cannot be
+made), so the layout costs no space; run it again after `make parquet` or
+`make longevitymap` (a rebuilt file is a new file, the layout keeps the old one until
+then). The set is the discovery manifest's files that exist; Parquet files in the
+layout's data directory that are not in the set are removed, because the consumer reads
+every *.parquet there as one set. The LongevityMap module (a human curation) is laid out
+for homo_sapiens when its tables exist. Prints the two environment variables to set
+(stdout, so `eval "$(make -s consumer-layout)"` sets them).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+import typer
+
+import common
+import hubcard
+import upload
+from common import Failure, say
+from longevitymap import MODULE, module_dir
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+@app.callback()
+def main() -> None:
+    """(keeps `layout` a sub-command, with room for more)"""
+
+
+def layout_root(cfg: dict) -> Path:
+    return Path(cfg["cache_dir"]) / "just-dna-lite" / common.check_name(str(cfg["species"]), "species")
+
+
+def place(src: Path, dest: Path) -> str:
+    """dest becomes a hard link to src (a copy when linking fails, e.g. across file
+    systems), through a temporary name and a rename. Returns linked/copied/kept."""
+    if dest.exists() and os.path.samefile(src, dest):
+        return "kept"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = common.temp_path_for(dest)
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(src, tmp)
+            how = "linked"
+        except OSError:
+            shutil.copy2(src, tmp)
+            how = "copied"
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return how
+
+
+def ensembl_set(cfg: dict) -> tuple[list[Path], list[str]]:
+    """(the Parquet files of the discovery manifest that exist, the names still missing)."""
+    entries = common.manifest(cfg)
+    present = [e.parquet for e in entries if e.parquet.is_file()]
+    missing = [e.parquet.name for e in entries if not e.parquet.is_file()]
+    return present, missing
+
+
+def modules_yaml(cfg: dict, modules: Path | None) -> str:
+    import yaml
+
+    data = {
+        "ensembl_source": {"repo_id": upload.ensembl_repo(cfg, str(cfg["species"]))},
+        "sources": [{"url": str(modules), "kind": "collection"}] if modules else [],
+    }
+    if modules:
+        data["module_metadata"] = {MODULE: dict(hubcard.MODULE_DISPLAY)}
+    head = ("# just-dna-lite's module sources, written by prepare-annotations (make consumer-layout):\n"
+            "# the locally prepared modules, no Hub source. Rewritten by each run.\n")
+    return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+@app.command()
+def layout() -> None:
+    """Lay out the species' Parquet set, the LongevityMap module and a modules.yaml in
+    just-dna-lite's layout under <cache>/just-dna-lite/<species>/, and print the
+    environment variables that point just-dna-lite at it."""
+    cfg = common.load_config()
+    root = layout_root(cfg)
+    with common.exit_on_failure(root):
+        files, missing = ensembl_set(cfg)
+        if not files:
+            raise Failure(f"none of the {len(missing)} Parquet files of {common.urls_json(cfg)} exists "
+                          f"in {common.species_dir(cfg)}: run `make parquet` first")
+        if missing:
+            say(f"warning: {len(missing)} file(s) of the set are not built yet and are left out: "
+                f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} (run `make parquet`)")
+        data = root / "ensembl_variations" / "data"
+        counts: dict[str, int] = {}
+        for src in files:
+            how = place(src, data / src.name)
+            counts[how] = counts.get(how, 0) + 1
+        wanted = {p.name for p in files}
+        stale = [p for p in data.glob("*.parquet") if p.name not in wanted]
+        for path in stale:
+            path.unlink()
+        say(f"{data}: {len(files)} Parquet file(s) ("
+            + ", ".join(f"{n} {how}" for how, n in sorted(counts.items()))
+            + (f"; removed {len(stale)} not in the set: {', '.join(sorted(p.name for p in stale))}" if stale else "")
+            + ")")
+
+        modules = None
+        tables = [module_dir(cfg) / f"{t}.parquet" for t in hubcard.MODULE_TABLES]
+        if cfg["species"] != upload.DEFAULT_SPECIES:
+            say(f"the {MODULE} module is a human curation: not laid out for {cfg['species']}")
+        elif not all(p.is_file() for p in tables):
+            say(f"no {MODULE} module tables in {module_dir(cfg)} (run `make longevitymap`): "
+                "modules.yaml lists no module source")
+        else:
+            modules = root / "modules"
+            mdir = modules / MODULE
+            for src in tables:
+                place(src, mdir / src.name)
+            logo = upload.module_logo(cfg)
+            logo_file = logo if isinstance(logo, Path) else None
+            for ext in hubcard.LOGO_EXTENSIONS:  # only the current logo: the consumer takes the first
+                if not (logo_file and f"logo.{ext}" == hubcard.logo_name(logo_file)):
+                    (mdir / f"logo.{ext}").unlink(missing_ok=True)
+            if logo_file:
+                place(logo_file, mdir / hubcard.logo_name(logo_file))
+            upload.check_version(str(cfg["longevitymap_version"]))
+            common.atomic_write(mdir / "manifest.json",
+                                hubcard.module_manifest(cfg, tables, logo_file).encode(), only_if_changed=True)
+            common.atomic_write(mdir / "metadata.yaml", hubcard.module_metadata(cfg, logo).encode(),
+                                only_if_changed=True)
+            say(f"{mdir}: {MODULE} module ({', '.join(p.name for p in tables)}, manifest.json, metadata.yaml"
+                + (f", {hubcard.logo_name(logo_file)}" if logo_file else "") + ")")
+        common.atomic_write(root / "modules.yaml", modules_yaml(cfg, modules).encode(), only_if_changed=True)
+        say(f"{root / 'modules.yaml'}: written; set these for just-dna-lite:")
+    print(f"export JUST_DNA_PIPELINES_CACHE_DIR={shlex.quote(str(root))}")
+    print(f"export JUST_DNA_PIPELINES_ROOT={shlex.quote(str(root))}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,150 @@
+"""`make consumer-layout`: the built data laid out the way just-dna-lite reads it, checked
+with the consumer's own file patterns (quoted from dna-seq/just-dna-lite at 88f0e0e)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import yaml
+
+from helpers import make, output
+from test_upload import SPECIES, demo_module, species_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def consumer_files_for(parquet_dir: Path, input_chroms: list[str]) -> list[str]:
+    """just_dna_pipelines/annotation/logic.py, annotate_vcf_with_ensembl (Polars path):
+    which files of `<cache>/ensembl_variations/data` it scans for a user VCF's chromosomes."""
+    input_chroms_normalized = {c.lower().replace("chr", "") for c in input_chroms}
+    relevant = []
+    for p in parquet_dir.glob("*.parquet"):
+        chrom_part = p.stem.lower().rsplit("-", 1)[-1].replace("chr", "")
+        if chrom_part in input_chroms_normalized:
+            relevant.append(p.name)
+    return sorted(relevant)
+
+
+def discovery(cache: Path, names: list[str], species: str = SPECIES) -> None:
+    sdir = cache / "ensembl" / species
+    sdir.mkdir(parents=True, exist_ok=True)
+    (sdir / "vcf_urls.json").write_text(json.dumps([f"http://127.0.0.1:9/{species}/{n}" for n in names]))
+
+
+def env_of(result) -> dict[str, str]:
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("export ") for line in lines), result.stdout
+    return dict(shlex.split(line)[1].split("=", 1) for line in lines)
+
+
+def test_layout_matches_what_the_consumer_reads(tmp_path):
+    cache = tmp_path / "cache"
+    mdir = demo_module(cache, tmp_path)  # chr19 and chr21 Parquet + the module tables
+    discovery(cache, [f"{SPECIES}-chr{c}.vcf.gz" for c in ("19", "21", "MT")])  # MT not built
+    root = cache / "just-dna-lite" / SPECIES
+    stray = root / "ensembl_variations" / "data" / "mus_musculus.parquet"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"PAR1 from an earlier layout PAR1")
+
+    result = make("consumer-layout", cache=cache)
+    assert result.returncode == 0, output(result)
+    env = env_of(result)
+    assert env == {"JUST_DNA_PIPELINES_CACHE_DIR": str(root), "JUST_DNA_PIPELINES_ROOT": str(root)}
+    assert "homo_sapiens-chrMT.parquet" in result.stderr and "left out" in result.stderr
+
+    # Ensembl: resources.get_default_ensembl_cache_dir -> $JUST_DNA_PIPELINES_CACHE_DIR/ensembl_variations,
+    # get_ensembl_parquet_dir -> <that>/data with any *.parquet.
+    data = Path(env["JUST_DNA_PIPELINES_CACHE_DIR"]) / "ensembl_variations" / "data"
+    names = sorted(p.name for p in data.glob("*.parquet"))
+    assert names == [f"{SPECIES}-chr19.parquet", f"{SPECIES}-chr21.parquet"]  # the stray one is gone
+    for name in names:
+        assert os.stat(data / name).st_ino == os.stat(species_dir(cache) / name).st_ino  # hard links
+    # The Polars path picks the file of each user chromosome; chrM finds no file (Ensembl's MT).
+    assert consumer_files_for(data, ["chr19", "21"]) == names
+    assert consumer_files_for(data, ["chrM"]) == []
+    assert consumer_files_for(data, ["MT"]) == []  # not built here, so not laid out
+    # The DuckDB path: duckdb_assets.build_duckdb_from_parquet's view, joined as logic.py joins.
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW ensembl_variations AS SELECT * FROM read_parquet('{data / '*.parquet'}', "
+                "hive_partitioning=false, union_by_name=true)")
+    user = pl.DataFrame({"chrom": ["19", "19"], "start": pl.Series([44908684, 44908822], dtype=pl.UInt32),
+                         "ref": ["T", "C"], "alt": ["C", "T"]})
+    con.register("v", user.to_arrow())
+    hits = con.execute("SELECT e.id FROM v LEFT JOIN ensembl_variations e ON v.chrom = e.chrom "
+                       "AND v.start = e.start AND v.ref = e.ref AND v.alt = e.alt ORDER BY e.id").fetchall()
+    assert hits == [("rs429358",), ("rs7412",)]
+
+    # Modules: module_config._find_project_root -> $JUST_DNA_PIPELINES_ROOT, _default_config_path ->
+    # <root>/modules.yaml; a source is a collection of {name}/weights.parquet folders (hf_modules).
+    conf = yaml.safe_load((Path(env["JUST_DNA_PIPELINES_ROOT"]) / "modules.yaml").read_text())
+    (source,) = conf["sources"]
+    assert source["kind"] == "collection"
+    url = source["url"]
+    assert "://" not in url and url.count("/") != 1 and Path(url).is_absolute()  # a local path, not HF shorthand
+    assert conf["ensembl_source"]["repo_id"] and "longevitymap" in conf["module_metadata"]
+    module = Path(url) / "longevitymap"
+    for table in ("weights", "annotations", "studies"):
+        assert os.stat(module / f"{table}.parquet").st_ino == os.stat(mdir / f"{table}.parquet").st_ino
+    manifest = json.loads((module / "manifest.json").read_text())
+    for entry in manifest["artifact"]["files"]:  # what verify_manifest checks
+        data_ = (module / entry["name"]).read_bytes()
+        assert entry["sha256"] == "sha256:" + hashlib.sha256(data_).hexdigest()
+    assert yaml.safe_load((module / "metadata.yaml").read_text())["name"] == "longevitymap"
+    assert not any((module / f"logo.{e}").exists() for e in ("png", "jpg", "jpeg"))
+    assert not list(module.glob("*.sqlite")) and not list(module.glob("*.tsv"))
+
+    # Again: nothing changes; after a rebuild (a new file at the path) the link follows it.
+    again = make("consumer-layout", cache=cache)
+    assert again.returncode == 0 and "2 kept" in again.stderr
+    src = species_dir(cache) / f"{SPECIES}-chr21.parquet"
+    rebuilt = src.with_name(".rebuilt")
+    rebuilt.write_bytes(src.read_bytes())
+    os.replace(rebuilt, src)
+    assert make("consumer-layout", cache=cache).returncode == 0
+    assert os.stat(data / src.name).st_ino == os.stat(src).st_ino
+
+
+def test_layout_with_a_logo_and_for_another_species(tmp_path):
+    cache = tmp_path / "cache"
+    demo_module(cache, tmp_path)
+    discovery(cache, [f"{SPECIES}-chr19.vcf.gz"])
+    logo = tmp_path / "logo.PNG"
+    logo.write_bytes(b"\x89PNG not really")
+    run = [sys.executable, str(ROOT / "scripts" / "consumer.py"), "layout"]
+    base = {k: v for k, v in os.environ.items() if k not in ("SPECIES", "CACHE_DIR")}
+    result = subprocess.run(run, env={**base, "CACHE_DIR": str(cache), "LONGEVITYMAP_LOGO": str(logo)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    module = cache / "just-dna-lite" / SPECIES / "modules" / "longevitymap"
+    assert (module / "logo.png").read_bytes() == logo.read_bytes()
+    assert json.loads((module / "manifest.json").read_text())["logo"]["name"] == "logo.png"
+
+    # Mouse: its own layout, no human module, no human file.
+    mouse = species_dir(cache).parent / "mus_musculus" / "mus_musculus.parquet"
+    mouse.parent.mkdir(parents=True)
+    mouse.write_bytes((species_dir(cache) / f"{SPECIES}-chr19.parquet").read_bytes())
+    discovery(cache, ["mus_musculus.vcf.gz"], species="mus_musculus")
+    result = subprocess.run(run, env={**base, "CACHE_DIR": str(cache), "SPECIES": "mus_musculus"},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    root = cache / "just-dna-lite" / "mus_musculus"
+    assert env_of(result)["JUST_DNA_PIPELINES_ROOT"] == str(root)
+    assert [p.name for p in (root / "ensembl_variations" / "data").iterdir()] == ["mus_musculus.parquet"]
+    assert yaml.safe_load((root / "modules.yaml").read_text())["sources"] == []
+    assert "human curation" in result.stderr
+
+
+def test_nothing_built_is_a_clear_error(tmp_path):
+    cache = tmp_path / "cache"
+    discovery(cache, [f"{SPECIES}-chr1.vcf.gz"])
+    result = make("consumer-layout", cache=cache)
+    assert result.returncode != 0 and "run `make parquet` first" in output(result)
+    assert not (cache / "just-dna-lite").exists()
