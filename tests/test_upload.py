@@ -701,6 +701,7 @@ MOUSE_REPO = f"{ENS_REPO}_mus_musculus"
 
 
 def mouse_cache(cache: Path) -> Path:
+    write_manifest(cache / "ensembl" / "mus_musculus", ["mus_musculus.vcf.gz"])
     write_variants(cache / "ensembl" / "mus_musculus" / "mus_musculus.parquet", "1", ["rs9"])
     return cache
 
