@@ -11,7 +11,8 @@ SHELL := bash
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 .DEFAULT_GOAL := all
-.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap
+.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap \
+        status bench-status
 
 ## all: the whole pipeline (the default goal): download, then parquet, then longevitymap
 all:
@@ -25,7 +26,7 @@ all:
 PYTHON ?= python3
 # $(shell) does not see variables given on the make command line: pass those explicitly.
 CONFIG_VARS := SPECIES BASE_URL PATTERN CACHE_DIR MAX_CONCURRENT_DOWNLOADS MAX_CONCURRENT_CONVERSIONS \
-               LONGEVITYMAP_URL ENSEMBL_PARQUET FORCE PA_CONFIG JUST_DNA_PIPELINES_CACHE_DIR
+               LONGEVITYMAP_URL ENSEMBL_PARQUET FORCE PA_CONFIG JUST_DNA_PIPELINES_CACHE_DIR CURATOR METHOD
 CLI_CONFIG  := $(foreach v,$(CONFIG_VARS),$(if $(filter command line,$(origin $(v))),$(v)='$(subst ','\'',$($(v)))'))
 $(foreach v,$(shell $(CLI_CONFIG) $(PYTHON) scripts/config.py make-vars),$(eval $(v)))
 ifneq ($(.SHELLSTATUS),0)
@@ -179,11 +180,27 @@ longevitymap: $(LM_OUTPUTS)
 $(LM_SQLITE): $(LM_URL_FILE) $(call forced_for,longevitymap) | $(VENV_OK)
 	$(PY) scripts/longevitymap.py fetch
 
-# inputs.txt holds the file list, CURATOR, METHOD and the module parameters. Its recipe
-# runs every time (about 0.2 s) but rewrites the file only when that content changed,
-# so a different set or config rebuilds the tables and an unchanged one does not.
-$(LM_INPUTS): force | $(VENV_OK)
+# inputs.txt holds the file list, CURATOR, METHOD and the module parameters. Make
+# itself notices a change, at parse time and without running a script: inputs.key holds
+# a digest of CURATOR and METHOD (LM_PARAMS_KEY, from config.py) and the file list, and
+# is rewritten only when that changes. So a different set or config rebuilds the tables,
+# an unchanged one does not, and `make -q longevitymap` tells the truth.
+# (scripts/status.py lm_rule() mirrors this rule.)
+LM_KEYFILE := $(LM_DIR)/inputs.key
+LM_KEY     := $(strip $(LM_PARAMS_KEY) $(abspath $(LM_ENSEMBL)))
+ifneq ($(filter longevitymap $(LM_DIR)/%,$(MAKECMDGOALS)),)
+ifneq ($(file <$(LM_KEYFILE)),$(LM_KEY))
+$(shell mkdir -p '$(LM_DIR)')
+$(file >$(LM_KEYFILE),$(LM_KEY))
+endif
+endif
+
+$(LM_KEYFILE):
+	mkdir -p $(@D) && echo '$(LM_KEY)' > $@
+
+$(LM_INPUTS): $(LM_KEYFILE) | $(VENV_OK)
 	@$(PY) scripts/longevitymap.py inputs $(LM_ENSEMBL)
+	@touch $@
 
 # The script reads exactly the Parquet files Make tracks.
 $(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(LM_INPUTS) $(call forced_for,longevitymap) | $(VENV_OK)
@@ -200,6 +217,15 @@ $(LM_BENCH_SET): scripts/lmbench.py scripts/lmfixture.py | $(VENV_OK)
 ## bench-longevitymap: time `longevitymap` on a synthetic set of LM_BENCH_ROWS Ensembl rows (bench/longevitymap.json)
 bench-longevitymap: $(LM_BENCH_SET) | $(VENV_OK)
 	$(PY) scripts/lmbench.py run $(<D) bench/longevitymap.json
+
+# ---------------------------------------------------------------- status
+# Where the pipeline stands, worked out from the files and step logs (no network, no
+# work started; `status` is not a pipeline goal, so parsing reads no fragment).
+STATUS_ARGS ?=
+
+## status: one row per target: state (missing/partial/running/failed/stale/up to date), size, rows, time, RSS
+status: | $(VENV_OK)
+	@$(PY) scripts/status.py $(STATUS_ARGS)
 
 # ---------------------------------------------------------------- upload
 # (issue 5: upload recipes live in the justfile)

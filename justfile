@@ -59,3 +59,8 @@ upload *args:
 upload-longevitymap *args:
     @make --no-print-directory -s venv
     @{{env_args}} {{py}} scripts/upload.py longevitymap "$@"
+
+# Where the pipeline stands: one row per target (`--json`, `--check` for CI, `--watch`; e.g. `just status SPECIES=mus_musculus --json`)
+status *args:
+    @make --no-print-directory -s venv
+    @{{env_args}} {{py}} scripts/status.py "$@"
