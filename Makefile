@@ -148,8 +148,8 @@ $(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz scripts/vcf2parquet.py $(call forc
 # cached under bench/): decompression floor, polars-bio baseline, this converter.
 BENCH_RECORDS ?= 2000000
 
-## bench: both benchmarks below (figures printed and written to bench/*.json)
-bench: bench-vcf bench-longevitymap
+## bench: the benchmarks below (figures printed and written to bench/*.json)
+bench: bench-vcf bench-longevitymap bench-status
 
 ## bench-vcf: time VCF -> Parquet against the polars-bio baseline (BENCH_RECORDS; bench/vcf2parquet.json)
 bench-vcf: scripts/vcfbench.py scripts/vcf2parquet.py scripts/synthvcf.py | $(VENV_OK)
@@ -226,6 +226,10 @@ STATUS_ARGS ?=
 ## status: one row per target: state (missing/partial/running/failed/stale/up to date), size, rows, time, RSS
 status: | $(VENV_OK)
 	@$(PY) scripts/status.py $(STATUS_ARGS)
+
+## bench-status: time `status --json` on a synthetic full human cache (25 VCF + 25 Parquet, 10,000-line log)
+bench-status: | $(VENV_OK)
+	$(PY) scripts/statusbench.py --json bench/status.json
 
 # ---------------------------------------------------------------- upload
 # (issue 5: upload recipes live in the justfile)

@@ -222,7 +222,7 @@ class Row:
             "peak_rss_bytes": built_by.get("peak_rss_bytes") if built_by and st else None,
             "checksum_verified": self.checksum_verified, "error": self.error,
             "progress": self.progress, "history": self.step_records[-HISTORY:],
-            **self.extra,
+            "release": self.extra.get("release"),
         }
 
 
@@ -325,7 +325,6 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
     if t_in is not None and (make_file_text(keyfile) != key or t_key is None or t_key > t_in):
         inp.stale(inputs_change(have, want))
     inp.settle()
-    inp.extra["expected"] = want if have != want else None
 
     rows_by_path = {norm(r.path): r for r in ensembl}
     outs = [Row(module / name, "lm-table", target=str(module / name)) for name in LM_OUTPUTS]
@@ -342,9 +341,11 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
     for path, why, row in prereqs:
         if row is not None and row.remade:
             # a prerequisite Make remakes first: the tables follow
-            reasons.append(row.reasons[0] if row.stage == "lm-inputs" and row.reasons else
-                           f"{row.stage if row.stage != 'lm-source' else 'SQLite'} {row.state}"
-                           .replace("parquet", "Parquet"))
+            if row.stage == "lm-inputs" and row.state == "stale":
+                reasons += row.reasons
+            else:
+                reasons.append(f"{ {'lm-source': 'SQLite', 'lm-inputs': 'inputs.txt'}.get(row.stage, 'Parquet')} "
+                               f"{row.state}")
             continue
         t = mtime(path)
         if t is None:
