@@ -429,8 +429,8 @@ def collect(cfg: dict) -> dict:
         stamp_text = (read_text(stamp) or "").strip()
         t_v, t_s = mtime(e.vcf), mtime(stamp)
         partfile = e.vcf.with_name(e.name + ".part")
-        size = None
-        if (t_part := mtime(partfile)) is not None or lock_held(locks / f"{e.name}.lock"):
+        live = lock_held(locks / f"{e.name}.lock")
+        if (t_part := mtime(partfile)) is not None or live:
             total, source = None, None
             try:
                 total = json.loads(read_text(e.vcf.with_name(e.name + ".part.json")) or "{}").get("total")
@@ -442,15 +442,15 @@ def collect(cfg: dict) -> dict:
             size = os.stat(partfile).st_size if t_part is not None else 0
             v.progress = {"bytes": size, "total": total,
                           "percent": round(100 * size / total, 1) if total else None, "total_from": source}
-            v.state = "running" if lock_held(locks / f"{e.name}.lock") else "partial"
+            v.state = "running" if live else "partial"
             if v.state == "running" and t_part is None:
                 v.progress = None if t_v is not None else v.progress
         if t_v is not None:
             if listing_changed:
                 v.stale("listing changed")
-            if t_s is None:
-                v.stale("CHECKSUMS entry new")
-            elif t_s > t_v:
+            # expected/<name> is an intermediate file to Make (reached through a pattern
+            # rule only): when it is absent, a present VCF is not remade.
+            if t_s is not None and t_s > t_v:
                 v.stale("CHECKSUMS changed")
         ok = [r for r in v.step_records if r.get("outcome") == "ok"]
         if ok and t_v is not None:

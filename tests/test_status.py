@@ -207,6 +207,20 @@ def test_stale_states_agree_with_make_n(project, tmp_path):
         assert status(project, cache, "--check", **extra).returncode == (0 if doc["up_to_date"] else 1)
         return doc
 
+    # a VCF gone: the VCF, its Parquet and the tables; its stamp expected/<name> gone: nothing
+    # (Make reaches the stamp through a pattern rule only: an absent one remakes nothing)
+    vcf = sdir / "vcf" / "homo_sapiens-chrMT.vcf.gz"
+    vcf.rename(tmp_path / vcf.name)
+    doc = agree()
+    assert not_up_to_date(doc) == {str(vcf): "missing", str(sdir / "homo_sapiens-chrMT.parquet"): "stale",
+                                   **dict.fromkeys(tables, "stale")}
+    assert rows(doc)[f"ensembl/{SPECIES}/homo_sapiens-chrMT.parquet"]["reason"] == "VCF missing"
+    (tmp_path / vcf.name).rename(vcf)
+    stamp = sdir / "expected" / vcf.name
+    stamp.rename(tmp_path / "stamp")
+    assert agree()["up_to_date"] is True
+    (tmp_path / "stamp").rename(stamp)
+
     # a VCF newer than its Parquet: that Parquet and the tables
     later(sdir / "vcf" / "homo_sapiens-chr21.vcf.gz")
     doc = agree()
@@ -318,6 +332,21 @@ def test_failed_partial_and_running(project, tmp_path):
     row = rows(status_json(project, cache))[f"ensembl/{SPECIES}/vcf/{name}"]
     blocks = int((sdir / "expected" / name).read_text().split()[1])
     assert row["progress"]["total"] == blocks * 1024 and "estimate" in row["progress"]["total_from"]
+
+    # a conversion's temporary file (.<name>.<pid>.tmp, common.temp_path_for) of a live
+    # process means running; of a dead one, a leftover that changes nothing
+    target = sdir / "homo_sapiens-chr19.parquet"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    leftover = sdir / f".{target.name}.{dead.pid}.tmp"
+    leftover.write_bytes(b"x" * 10)
+    assert rows(status_json(project, cache))[f"ensembl/{SPECIES}/{target.name}"]["state"] == "up to date"
+    live = sdir / f".{target.name}.{os.getpid()}.tmp"
+    live.write_bytes(b"x" * 1234)
+    row = rows(status_json(project, cache))[f"ensembl/{SPECIES}/{target.name}"]
+    assert row["state"] == "running" and row["progress"]["bytes"] == 1234
+    live.unlink()
+    leftover.unlink()
 
     # a live lock held by another process (as a running fetch holds it) means running
     lock = cache / "tmp" / "locks" / "homo_sapiens-chrMT.vcf.gz.lock"
