@@ -153,7 +153,7 @@ def one_line(text: object) -> str | None:
     if text is None:
         return None
     lines = [s for s in str(text).strip().splitlines() if s.strip()]
-    return lines[-1].strip() if lines else None
+    return lines[0].strip()[:300] if lines else None
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -190,6 +190,8 @@ class Row:
         """From the collected reasons and the step log, the final state."""
         last = self.step_records[-1] if self.step_records else None
         if self.state in ("running", "partial"):
+            if self.state == "partial" and last is not None and last.get("outcome") != "ok":
+                self.error = one_line(last.get("message")) or last.get("outcome")
             return
         if self.exists:
             self.state = "stale" if self.reasons else UP
@@ -323,7 +325,8 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
     have = read_text(inputs)
     t_in, t_key = mtime(inputs), mtime(keyfile)
     if t_in is not None and (make_file_text(keyfile) != key or t_key is None or t_key > t_in):
-        inp.stale(inputs_change(have, want))
+        change = inputs_change(have, want)
+        inp.stale("inputs.key missing" if t_key is None and change == "parameters changed" else change)
     inp.settle()
 
     rows_by_path = {norm(r.path): r for r in ensembl}

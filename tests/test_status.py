@@ -364,6 +364,11 @@ def test_watch_redraws_and_no_manifest_is_missing(project, tmp_path):
     assert [(r["stage"], r["state"]) for r in doc["rows"]][:1] == [("manifest", "missing")]
     assert doc["up_to_date"] is False and doc["discovery"]["files"] == 0
     assert not cache.exists()  # status wrote nothing
+    just = subprocess.run([str(ROOT / ".venv" / "bin" / "just"), "--justfile", str(ROOT / "justfile"), "status",
+                           f"CACHE_DIR={cache}", "--check"], env=env_for(project, tmp_path / "elsewhere"),
+                          capture_output=True, text=True, timeout=120)
+    assert just.returncode == 1 and re.search(r"vcf_urls\.json\s+missing", just.stdout), just.stdout + just.stderr
+    assert not cache.exists()
     repo, _ = project
     watch = subprocess.Popen([PY, str(repo / "scripts" / "status.py"), "--watch", "--interval", "0.2"],
                              env=env_for(project, cache), stdout=subprocess.PIPE, text=True)
