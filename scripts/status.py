@@ -126,23 +126,32 @@ class StepLog:
 
     def read(self, path: Path) -> None:
         try:
-            fh = open(path, "rb")
+            text = path.read_text(errors="replace")
         except OSError:
             return
-        with fh:
-            for line in fh:
+        lines = [line for line in text.splitlines() if line.strip()]
+        try:  # one parse for the whole log (fast); line by line when a line is torn
+            records = json.loads("[" + ",".join(lines) + "]")
+        except ValueError:
+            records = []
+            for line in lines:
                 try:
-                    rec = json.loads(line)
+                    records.append(json.loads(line))
                 except ValueError:
                     continue  # a torn or foreign line: skip it
-                if not isinstance(rec, dict) or "step" not in rec:
-                    continue
-                step = str(rec.get("step"))
-                if step.startswith("upload-"):
-                    repo = rec.get("repo") or str(rec.get("target", "")).removeprefix("datasets/")
-                    self.uploads[repo] = rec
-                    continue
-                self.by_target.setdefault(norm(rec.get("target", "")), []).append(rec)
+        targets: dict[str, str] = {}
+        for rec in records:
+            if not isinstance(rec, dict) or "step" not in rec:
+                continue
+            step = str(rec.get("step"))
+            if step.startswith("upload-"):
+                repo = rec.get("repo") or str(rec.get("target", "")).removeprefix("datasets/")
+                self.uploads[repo] = rec
+                continue
+            raw = str(rec.get("target", ""))
+            if raw not in targets:
+                targets[raw] = norm(raw)
+            self.by_target.setdefault(targets[raw], []).append(rec)
 
     def records(self, target: str | Path, step: str | None = None) -> list[dict]:
         recs = self.by_target.get(norm(target), [])
