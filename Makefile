@@ -231,6 +231,21 @@ status: | $(VENV_OK)
 bench-status: | $(VENV_OK)
 	$(PY) scripts/statusbench.py --json bench/status.json
 
+# ---------------------------------------------------------------- ui / report
+# The local web page (ui/server.py, `just ui`) and the same page written once as one
+# self-contained HTML file. Both show what scripts/status.py works out (no network).
+.PHONY: ui report
+UI_PORT ?= 3000
+REPORT  ?=
+
+## ui: the local web page on http://127.0.0.1:UI_PORT (graph, details, runs with live log); Ctrl-C stops it
+ui: | $(VENV_OK)
+	@$(PY) ui/server.py serve --port $(UI_PORT)
+
+## report: the page as one self-contained HTML file (CACHE_DIR/report.html, or REPORT=path)
+report: | $(VENV_OK)
+	@$(PY) ui/server.py report $(if $(REPORT),--out '$(REPORT)')
+
 # ---------------------------------------------------------------- upload
 # (issue 5: upload recipes live in the justfile)
 

@@ -153,6 +153,7 @@ def write_report(cfg: dict, out: Path) -> Path:
           "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     nonce = secrets.token_urlsafe(16)
     common.atomic_write(out, page(ui, nonce, csp_for(nonce, served=False)).encode())
+    os.chmod(out, 0o644)  # a report to share (mkstemp made it private)
     return out
 
 
