@@ -48,7 +48,7 @@ def built(tmp_path_factory):
         result = make("download", "parquet", "longevitymap", cache=cache, server=server,
                       SPECIES=SPECIES, LONGEVITYMAP_URL=env["LONGEVITYMAP_URL"])
         assert result.returncode == 0, output(result)
-        yield cache, env
+        yield cache, env, server
 
 
 def run_env(env: dict, **extra: str) -> dict:
@@ -142,8 +142,13 @@ def page_states(driver) -> dict[str, str]:
         "o[c.dataset.id] = c.dataset.state; return o;")
 
 
+def cell_state(driver, row_id: str) -> str | None:
+    """The state drawn on a cell, read afresh (the graph is redrawn when status changes)."""
+    return page_states(driver).get(row_id)
+
+
 def test_ui_in_a_browser_runs_one_parquet(built, tmp_path):
-    cache, env = built
+    cache, env, _ = built
     sdir = cache / "ensembl" / SPECIES
     target = sdir / f"{SPECIES}-chr21.parquet"
     target_id = str(target.relative_to(cache))
@@ -205,9 +210,7 @@ def test_ui_in_a_browser_runs_one_parquet(built, tmp_path):
         summary = re.compile(rf"-> {SPECIES}-chr21\.parquet: [\d,]+ rows")
         wait_for("the converter's summary line in the live log", lambda: summary.search(log.text), timeout=90)
         wait_for("exit status 0", lambda: status_el.get_attribute("data-code") == "0", timeout=60)
-        cell = f'#graph [data-id="{target_id}"]'
-        wait_for("the cell to turn up to date", lambda: driver.find_element("css selector", cell)
-                 .get_attribute("data-state") == "up to date", timeout=30)
+        wait_for("the cell to turn up to date", lambda: cell_state(driver, target_id) == "up to date", timeout=30)
         assert "make " in log.text and str(target) in log.text and "exit status 0" in log.text
         after = {r["id"]: r for r in status_json(env)["rows"]}
         assert after[target_id]["state"] == "up to date" and after[target_id]["rows"] > 0
@@ -237,7 +240,7 @@ def test_ui_in_a_browser_runs_one_parquet(built, tmp_path):
 
 
 def test_report_is_one_self_contained_file_matching_status(built, tmp_path):
-    cache, env = built
+    cache, env, _ = built
     report = tmp_path / "out" / "report.html"
     extra = {k: v for k, v in env.items() if k != "CACHE_DIR"}
     result = make("report", f"REPORT={report}", cache=cache, **extra)
@@ -260,3 +263,41 @@ def test_report_is_one_self_contained_file_matching_status(built, tmp_path):
     result = make("report", cache=cache, **extra)
     assert result.returncode == 0, output(result)
     assert (cache / "report.html").stat().st_size > 10_000
+
+
+def test_ui_stop_interrupts_a_run_like_ctrl_c(built, tmp_path):
+    """A download that hangs (the mirror stalls mid-file) shows as running; Stop sends
+    SIGINT to the run's process group: the fetch keeps its .part for a resume, no
+    finished-looking VCF is left, and the page says the run was stopped."""
+    cache, env, server = built
+    name = f"{SPECIES}-chrMT.vcf.gz"
+    vcf = cache / "ensembl" / SPECIES / "vcf" / name
+    vcf_id = str(vcf.relative_to(cache))
+    vcf.unlink()
+    fault = server.add_fault(f"/{SPECIES}/{name}", "stall", times=None, after=1000, seconds=60)
+    driver = browser()
+    proc, url = start_ui(env, free_port())
+    try:
+        driver.get(url + "/")
+        wait_for("the missing VCF", lambda: cell_state(driver, vcf_id) == "missing")
+        driver.find_element("css selector", '#jobs [data-job="download"]').click()
+        wait_for("the cell to show the download running", lambda: cell_state(driver, vcf_id) == "running",
+                 timeout=60)
+        stop = driver.find_element("css selector", "#stop")
+        assert stop.is_enabled()
+        stop.click()
+        status_el = driver.find_element("css selector", "#run-status")
+        wait_for("the run to end", lambda: status_el.get_attribute("data-code") not in (None, ""), timeout=60)
+        assert status_el.get_attribute("data-code") != "0" and "(stopped)" in status_el.text
+        assert "(stopped)" in driver.find_element("css selector", "#log").text
+        wait_for("the cell to leave running", lambda: cell_state(driver, vcf_id) in ("partial", "missing", "failed"),
+                 timeout=30)
+    finally:
+        fault.times = 0
+        driver.quit()
+        stop_ui(proc)
+    assert not vcf.exists()
+    row = {r["id"]: r for r in status_json(env)["rows"]}[vcf_id]
+    assert row["state"] in ("partial", "missing", "failed"), row
+    # nothing is left running in the background
+    assert not list((cache / "ensembl" / SPECIES / "vcf").glob(f".{name}.*.tmp"))
