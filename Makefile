@@ -184,8 +184,9 @@ $(LM_SQLITE): $(LM_URL_FILE) $(call forced_for,longevitymap) | $(VENV_OK)
 # itself notices a change, at parse time and without running a script: inputs.key holds
 # a digest of CURATOR and METHOD (LM_PARAMS_KEY, from config.py) and the file list, and
 # is rewritten only when that changes. So a different set or config rebuilds the tables,
-# an unchanged one does not, and `make -q longevitymap` tells the truth.
-# (scripts/status.py lm_rule() mirrors this rule.)
+# an unchanged one does not, and `make -q longevitymap` tells the truth. (Like
+# discovery.key, it is written while parsing, so also under -n and -q; scripts/status.py
+# lm_rule() mirrors this rule.)
 LM_KEYFILE := $(LM_DIR)/inputs.key
 LM_KEY     := $(strip $(LM_PARAMS_KEY) $(abspath $(LM_ENSEMBL)))
 ifneq ($(filter longevitymap $(LM_DIR)/%,$(MAKECMDGOALS)),)

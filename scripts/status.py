@@ -123,6 +123,7 @@ def norm(target: str | Path) -> str:
 class StepLog:
     by_target: dict[str, list[dict]] = field(default_factory=dict)
     uploads: dict[str, dict] = field(default_factory=dict)  # repo -> latest upload record
+    commits: dict[str, dict] = field(default_factory=dict)  # repo -> latest upload record with a commit
 
     def read(self, path: Path) -> None:
         try:
@@ -147,6 +148,8 @@ class StepLog:
             if step.startswith("upload-"):
                 repo = rec.get("repo") or str(rec.get("target", "")).removeprefix("datasets/")
                 self.uploads[repo] = rec
+                if rec.get("commit"):
+                    self.commits[repo] = rec
                 continue
             raw = str(rec.get("target", ""))
             if raw not in targets:
@@ -382,14 +385,16 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
 
 # --- the whole picture ----------------------------------------------------------------
 
-def upload_entry(rec: dict) -> dict:
+def upload_entry(rec: dict, committed: dict | None) -> dict:
     return {"repo": rec.get("repo") or str(rec.get("target", "")).removeprefix("datasets/"),
             "kind": rec.get("kind") or str(rec.get("step", "")).removeprefix("upload-"),
             "time": rec.get("time"), "outcome": rec.get("outcome"),
             "commit": rec.get("commit"), "commit_url": rec.get("commit_url"),
             "uploaded": rec.get("uploaded") or [], "skipped": rec.get("skipped") or [],
             "bytes_sent": rec.get("bytes_sent"), "error": one_line(rec.get("message")),
-            "seconds": rec.get("seconds")}
+            "seconds": rec.get("seconds"),
+            "last_commit": ({k: committed.get(k) for k in ("time", "commit", "commit_url")}
+                            if committed else None)}
 
 
 def collect(cfg: dict) -> dict:
@@ -535,7 +540,7 @@ def collect(cfg: dict) -> dict:
                       "files": len(entries), "config_base_url": cfg["base_url"],
                       "listing_changed": listing_changed},
         "rows": docs,
-        "uploads": [upload_entry(rec) for _, rec in sorted(log.uploads.items())],
+        "uploads": [upload_entry(rec, log.commits.get(repo)) for repo, rec in sorted(log.uploads.items())],
         "resources": resources,
         "totals": {"files": len(present), "bytes": sum(d["size"] for d in present),
                    "rows": sum(d["rows"] or 0 for d in present),
@@ -604,6 +609,8 @@ def render(doc: dict, colour: bool) -> str:
             line += f", commit {u['commit'][:7]} {u['commit_url'] or ''}".rstrip()
         elif u["outcome"] == "ok":
             line += ", no commit (nothing changed)"
+            if u["last_commit"]:
+                line += f"; last commit {u['last_commit']['commit'][:7]} at {u['last_commit']['time']}"
         line += (f"; {len(u['uploaded'])} uploaded, {len(u['skipped'])} skipped, "
                  f"{human(u['bytes_sent'] or 0)} sent")
         if u["error"]:

@@ -183,6 +183,7 @@ def test_fresh_cache_is_up_to_date_in_json_text_and_check(project, tmp_path):
     first = [json.loads(line) for line in (species_dir(cache) / "steps.jsonl").read_text().splitlines()
              if '"upload-ensembl"' in line][0]
     assert first["commit"] == oid and first["kind"] == "ensembl" and first["bytes_sent"] > 0
+    assert upload["last_commit"] == {"time": first["time"], "commit": oid, "commit_url": first["commit_url"]}
     text = status(project, cache).stdout
     assert "last upload to test-org/ensembl_variations (ensembl)" in text and "0 uploaded, 5 skipped" in text
 
