@@ -305,7 +305,7 @@
     for (const b of document.querySelectorAll('#jobs button, #run-target')) b.disabled = on;
     $('#stop').disabled = !on;
     const st = $('#run-status');
-    if (on) { st.textContent = `running: ${run.command}`; st.dataset.state = 'running'; }
+    if (on) { st.textContent = `running: ${run.label}`; st.dataset.state = 'running'; }
   }
 
   function connect() {
@@ -328,7 +328,7 @@
       if (run.id !== lastRunId) return;
       setRunning(false, run);
       const st = $('#run-status');
-      st.textContent = `${run.command}: exit status ${run.code}${run.stopped ? ' (stopped)' : ''} after ${run.seconds} s`;
+      st.textContent = `${run.label}: exit status ${run.code}${run.stopped ? ' (stopped)' : ''} after ${run.seconds} s`;
       st.dataset.state = run.code === 0 ? 'ok' : 'failed';
       st.dataset.code = run.code;
       load();
