@@ -147,6 +147,66 @@ def cell_state(driver, row_id: str) -> str | None:
     return page_states(driver).get(row_id)
 
 
+def test_ui_refuses_what_another_page_or_the_allow_list_would_not_allow(built):
+    """No browser needed: the server itself refuses cross-origin and token-less POSTs,
+    targets outside the allow-list, unknown jobs, bad species, an unconfirmed upload and
+    a foreign Host; a second run while one is going gets "busy"; Stop ends the run."""
+    cache, env, server = built
+    sdir = cache / "ensembl" / SPECIES
+    name = f"{SPECIES}-chrX.vcf.gz"
+    proc, url = start_ui(env, free_port())
+    try:
+        with urllib.request.urlopen(url + "/", timeout=30) as resp:
+            html = resp.read().decode()
+            csp = resp.headers["Content-Security-Policy"]
+        token = json.loads(re.search(r'<script type="application/json" id="ui-config">(.*?)</script>',
+                                     html, re.S).group(1))["token"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        api, origin = url + "/api/run", {"Origin": url}
+        job = {"job": "verify", "species": SPECIES}
+        assert request(api, "POST", job, Origin="http://evil.example", **{"X-UI-Token": token})[0] == 403
+        assert request(api, "POST", job, **{"Sec-Fetch-Site": "cross-site", "X-UI-Token": token})[0] == 403
+        assert request(api, "POST", job, **{"X-UI-Token": token})[0] == 403           # no Origin at all
+        assert request(api, "POST", job, **origin)[0] == 403                           # no token
+        assert request(api, "POST", job, **origin, **{"X-UI-Token": "x" + token})[0] == 403
+        assert request(url + "/api/stop", "POST", {}, Origin="http://evil.example", **{"X-UI-Token": token})[0] == 403
+        auth = {**origin, "X-UI-Token": token}
+        target = sdir / f"{SPECIES}-chr21.parquet"
+        for outside in (str(sdir / "steps.jsonl"), "clean", "/etc/passwd", str(target) + " FORCE=1",
+                        str(cache / "modules" / "longevitymap" / "weights.parquet"), ["x"]):
+            code, answer = request(api, "POST", {"target": outside, "species": SPECIES}, **auth)
+            assert code == 403 and "not one of" in answer["error"], (outside, code, answer)
+        assert request(api, "POST", {"job": "rm -rf /", "species": SPECIES}, **auth)[0] == 400
+        assert request(api, "POST", {"job": "parquet", "species": "../x"}, **auth)[0] == 400
+        assert request(api, "POST", {"job": "parquet", "target": str(target)}, **auth)[0] == 400
+        code, answer = request(api, "POST", {"job": "upload", "species": SPECIES}, **auth)
+        assert code == 400 and "confirm" in answer["error"]
+        assert request(url + "/", Host="evil.example:80")[0] == 403                    # DNS rebinding
+        assert request(url + "/api/status", Host="evil.example")[0] == 403
+        assert request(api)[1] == {"run": None}                                         # nothing was started
+
+        # one run at a time: a download that stalls is running; a second request is busy
+        (sdir / "vcf" / name).unlink()
+        fault = server.add_fault(f"/{SPECIES}/{name}", "stall", times=None, after=1000, seconds=60)
+        try:
+            code, answer = request(api, "POST", {"job": "download", "species": SPECIES}, **auth)
+            assert code == 202 and answer["run"]["label"] == "download", answer
+            code, answer = request(api, "POST", {"target": str(target), "species": SPECIES}, **auth)
+            assert code == 409 and answer["error"].startswith("busy"), (code, answer)
+            assert request(url + "/api/stop", "POST", {}, **auth) == (200, {"stopped": True})
+            run = wait_for("the stopped run to end", lambda: (r := request(api)[1]["run"]) and r["done"] and r)
+            assert run["stopped"] and run["code"] != 0
+        finally:
+            fault.times = 0
+        assert not (sdir / "vcf" / name).exists()
+    finally:
+        out = stop_ui(proc)
+    assert "UI: stopped" in out
+    # put the VCF back for the other tests
+    result = make("download", cache=cache, server=server, SPECIES=SPECIES)
+    assert result.returncode == 0, output(result)
+
+
 def test_ui_in_a_browser_runs_one_parquet(built, tmp_path):
     cache, env, _ = built
     sdir = cache / "ensembl" / SPECIES
@@ -177,25 +237,6 @@ def test_ui_in_a_browser_runs_one_parquet(built, tmp_path):
         assert "homo_sapiens-chr21.parquet" in rows_text and "VCF newer" in rows_text
         assert "vcf2parquet" in driver.find_element("css selector", "#resources").text
 
-        # --- safety, against the running server
-        token = driver.execute_script("return JSON.parse(document.getElementById('ui-config').textContent).token")
-        api, origin = url + "/api/run", {"Origin": url}
-        job = {"job": "parquet", "species": SPECIES}
-        assert request(api, "POST", job, Origin="http://evil.example", **{"X-UI-Token": token})[0] == 403
-        assert request(api, "POST", job, **{"Sec-Fetch-Site": "cross-site", "X-UI-Token": token})[0] == 403
-        assert request(api, "POST", job, **origin)[0] == 403                       # no token
-        assert request(api, "POST", job, **origin, **{"X-UI-Token": "x" + token})[0] == 403
-        auth = {**origin, "X-UI-Token": token}
-        for outside in (str(sdir / "steps.jsonl"), "clean", "/etc/passwd", str(target) + " FORCE=1"):
-            code, answer = request(api, "POST", {"target": outside, "species": SPECIES}, **auth)
-            assert code == 403 and "not one of" in answer["error"], (outside, code, answer)
-        assert request(api, "POST", {"job": "rm -rf /", "species": SPECIES}, **auth)[0] == 400
-        assert request(api, "POST", {"job": "parquet", "species": "../x"}, **auth)[0] == 400
-        code, answer = request(api, "POST", {"job": "upload", "species": SPECIES}, **auth)
-        assert code == 400 and "confirm" in answer["error"]
-        assert request(url + "/", Host="evil.example:80")[0] == 403                # DNS rebinding
-        assert request(api)[1] == {"run": None}                                     # nothing was started
-
         # --- click the chromosome's cell, then its button that runs `make <parquet>`
         driver.find_element("css selector", f'#graph [data-id="{target_id}"]').click()
         button = wait_for("the run button", lambda: driver.find_elements("css selector", "#run-target"))[0]
@@ -203,9 +244,6 @@ def test_ui_in_a_browser_runs_one_parquet(built, tmp_path):
         button.click()
         status_el = driver.find_element("css selector", "#run-status")
         wait_for("the run to start", lambda: status_el.get_attribute("data-state") in ("running", "ok"))
-        # a second run while one is going: busy (a conversion takes well over a second)
-        code, answer = request(api, "POST", {"job": "verify", "species": SPECIES}, **auth)
-        assert code == 409 and answer["error"].startswith("busy"), (code, answer)
         log = driver.find_element("css selector", "#log")
         summary = re.compile(rf"-> {SPECIES}-chr21\.parquet: [\d,]+ rows")
         wait_for("the converter's summary line in the live log", lambda: summary.search(log.text), timeout=90)

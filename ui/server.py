@@ -326,7 +326,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(200, doc)
             elif url.path == "/api/run":
                 self.send_json(200, {"run": self.server.runner.summary()})
-            elif url.path == "/api/events":
+            elif url.path == "/api/events" and self.command == "GET":
                 self.events()
             elif url.path == "/favicon.ico":
                 self.send(204, b"", "image/x-icon")
