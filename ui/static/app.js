@@ -79,6 +79,12 @@
     $('#meta').textContent = `${doc.cache_dir} · status ${doc.generated}` +
       (d.base_url ? ` · listing ${d.base_url} (release ${d.release || '?'}, ${d.files} files)` : '');
     document.body.dataset.generated = doc.generated;
+    const warn = $('#warn');
+    warn.textContent = d.listing_changed
+      ? `BASE_URL now (${d.config_base_url}) is not the one of the last discovery (${d.base_url || '?'}): ` +
+        'everything counts as stale and a run would discover again. Start the page with the BASE_URL the cache was built with.'
+      : '';
+    warn.hidden = !d.listing_changed;
     drawGraph();
     drawRows();
     drawResources();
@@ -213,6 +219,8 @@
         el('span', {class: 'badge ' + stcls(u.outcome === 'ok' ? 'up to date' : 'failed')}, u.outcome || '?'),
         u.commit ? [' commit ', el('code', {}, u.commit.slice(0, 10)), u.commit_url ? [' ', el('code', {}, u.commit_url)] : null]
           : (u.outcome === 'ok' ? ' no commit (nothing changed)' : null),
+        !u.commit && u.last_commit ? [' · last commit ', el('code', {}, String(u.last_commit.commit || '').slice(0, 10)),
+          ` ${u.last_commit.time || ''}`] : null,
         ` · ${(u.uploaded || []).length} uploaded, ${(u.skipped || []).length} skipped, ${human(u.bytes_sent || 0)} sent`),
       u.error ? el('p', {class: 'error'}, u.error) : null,
       el('details', {}, el('summary', {}, 'files'), el('table', {}, el('tbody', {},
