@@ -12,7 +12,7 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 .DEFAULT_GOAL := all
 .PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap \
-        consumer-layout
+        consumer-layout status bench-status
 
 ## all: the whole pipeline (the default goal): download, then parquet, then longevitymap
 all:
@@ -26,7 +26,7 @@ all:
 PYTHON ?= python3
 # $(shell) does not see variables given on the make command line: pass those explicitly.
 CONFIG_VARS := SPECIES BASE_URL PATTERN CACHE_DIR MAX_CONCURRENT_DOWNLOADS MAX_CONCURRENT_CONVERSIONS \
-               LONGEVITYMAP_URL ENSEMBL_PARQUET FORCE PA_CONFIG JUST_DNA_PIPELINES_CACHE_DIR
+               LONGEVITYMAP_URL ENSEMBL_PARQUET FORCE PA_CONFIG JUST_DNA_PIPELINES_CACHE_DIR CURATOR METHOD
 # (and the .env file's location, the Dagster tool's worker variables: see README, Configuration)
 CONFIG_VARS += PA_DOTENV PREPARE_ANNOTATIONS_DOWNLOAD_WORKERS PREPARE_ANNOTATIONS_PARQUET_WORKERS
 CLI_CONFIG  := $(foreach v,$(CONFIG_VARS),$(if $(filter command line,$(origin $(v))),$(v)='$(subst ','\'',$($(v)))'))
@@ -150,8 +150,8 @@ $(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz scripts/vcf2parquet.py $(call forc
 # cached under bench/): decompression floor, polars-bio baseline, this converter.
 BENCH_RECORDS ?= 2000000
 
-## bench: both benchmarks below (figures printed and written to bench/*.json)
-bench: bench-vcf bench-longevitymap
+## bench: the benchmarks below (figures printed and written to bench/*.json)
+bench: bench-vcf bench-longevitymap bench-status
 
 ## bench-vcf: time VCF -> Parquet against the polars-bio baseline (BENCH_RECORDS; bench/vcf2parquet.json)
 bench-vcf: scripts/vcfbench.py scripts/vcf2parquet.py scripts/synthvcf.py | $(VENV_OK)
@@ -182,11 +182,28 @@ longevitymap: $(LM_OUTPUTS)
 $(LM_SQLITE): $(LM_URL_FILE) $(call forced_for,longevitymap) | $(VENV_OK)
 	$(PY) scripts/longevitymap.py fetch
 
-# inputs.txt holds the file list, CURATOR, METHOD and the module parameters. Its recipe
-# runs every time (about 0.2 s) but rewrites the file only when that content changed,
-# so a different set or config rebuilds the tables and an unchanged one does not.
-$(LM_INPUTS): force | $(VENV_OK)
+# inputs.txt holds the file list, CURATOR, METHOD and the module parameters. Make
+# itself notices a change, at parse time and without running a script: inputs.key holds
+# a digest of CURATOR and METHOD (LM_PARAMS_KEY, from config.py) and the file list, and
+# is rewritten only when that changes. So a different set or config rebuilds the tables,
+# an unchanged one does not, and `make -q longevitymap` tells the truth. (Like
+# discovery.key, it is written while parsing, so also under -n and -q; scripts/status.py
+# lm_rule() mirrors this rule.)
+LM_KEYFILE := $(LM_DIR)/inputs.key
+LM_KEY     := $(strip $(LM_PARAMS_KEY) $(abspath $(LM_ENSEMBL)))
+ifneq ($(filter longevitymap $(LM_DIR)/%,$(MAKECMDGOALS)),)
+ifneq ($(file <$(LM_KEYFILE)),$(LM_KEY))
+$(shell mkdir -p '$(LM_DIR)')
+$(file >$(LM_KEYFILE),$(LM_KEY))
+endif
+endif
+
+$(LM_KEYFILE):
+	mkdir -p $(@D) && echo '$(LM_KEY)' > $@
+
+$(LM_INPUTS): $(LM_KEYFILE) | $(VENV_OK)
 	@$(PY) scripts/longevitymap.py inputs $(LM_ENSEMBL)
+	@touch $@
 
 # The script reads exactly the Parquet files Make tracks.
 $(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(LM_INPUTS) $(call forced_for,longevitymap) | $(VENV_OK)
@@ -203,6 +220,34 @@ $(LM_BENCH_SET): scripts/lmbench.py scripts/lmfixture.py | $(VENV_OK)
 ## bench-longevitymap: time `longevitymap` on a synthetic set of LM_BENCH_ROWS Ensembl rows (bench/longevitymap.json)
 bench-longevitymap: $(LM_BENCH_SET) | $(VENV_OK)
 	$(PY) scripts/lmbench.py run $(<D) bench/longevitymap.json
+
+# ---------------------------------------------------------------- status
+# Where the pipeline stands, worked out from the files and step logs (no network, no
+# work started; `status` is not a pipeline goal, so parsing reads no fragment).
+STATUS_ARGS ?=
+
+## status: one row per target: state (missing/partial/running/failed/stale/up to date), size, rows, time, RSS
+status: | $(VENV_OK)
+	@$(PY) scripts/status.py $(STATUS_ARGS)
+
+## bench-status: time `status --json` on a synthetic full human cache (25 VCF + 25 Parquet, 10,000-line log)
+bench-status: | $(VENV_OK)
+	$(PY) scripts/statusbench.py --json bench/status.json
+
+# ---------------------------------------------------------------- ui / report
+# The local web page (ui/server.py, `just ui`) and the same page written once as one
+# self-contained HTML file. Both show what scripts/status.py works out (no network).
+.PHONY: ui report
+UI_PORT ?= 3000
+REPORT  ?=
+
+## ui: the local web page on http://127.0.0.1:UI_PORT (graph, details, runs with live log); Ctrl-C stops it
+ui: | $(VENV_OK)
+	@$(PY) ui/server.py serve --port $(UI_PORT)
+
+## report: the page as one self-contained HTML file (CACHE_DIR/report.html, or REPORT=path)
+report: | $(VENV_OK)
+	@$(PY) ui/server.py report $(if $(REPORT),--out '$(REPORT)')
 
 # ---------------------------------------------------------------- upload
 # (issue 5: upload recipes live in the justfile)

@@ -66,3 +66,18 @@ upload *args:
 upload-longevitymap *args:
     @make --no-print-directory -s venv
     @{{env_args}} {{py}} scripts/upload.py longevitymap "$@"
+
+# Where the pipeline stands: one row per target (`--json`, `--check` for CI, `--watch`; e.g. `just status SPECIES=mus_musculus --json`)
+status *args:
+    @make --no-print-directory -s venv
+    @{{env_args}} {{py}} scripts/status.py "$@"
+
+# The local web page on http://127.0.0.1:3000 (UI_PORT=N): graph, details, runs with live log (`just ui CACHE_DIR=demo/cache`); Ctrl-C stops it
+ui *args:
+    @make --no-print-directory -s venv
+    @{{env_args}} exec {{py}} ui/server.py serve "$@"
+
+# The same page written once as one HTML file: <cache>/report.html (`just report --out FILE`)
+report *args:
+    @make --no-print-directory -s venv
+    @{{env_args}} {{py}} ui/server.py report "$@"

@@ -183,6 +183,13 @@ def discovery_key(cfg: dict[str, object]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def lm_params_key(cfg: dict[str, object]) -> str:
+    """Short digest of the LongevityMap parameters recorded in inputs.txt (curator,
+    method): Make compares it, with the file list, to inputs.key at parse time."""
+    text = "\n".join(str(cfg[k]) for k in ("curator", "method"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def make_vars(cfg: dict[str, object]) -> str:
     """One ``NAME?=value`` word per variable, for ``$(foreach v,...,$(eval $(v)))``."""
     words = []
@@ -192,6 +199,7 @@ def make_vars(cfg: dict[str, object]) -> str:
             raise ConfigError(f"{key}: {value!r} cannot be used in a Make path (empty, space, $, # or ')")
         words.append(f"{ALIASES.get(key, (key.upper(),))[0]}?={value}")
     words.append(f"DISCOVERY_KEY?={discovery_key(cfg)}")
+    words.append(f"LM_PARAMS_KEY?={lm_params_key(cfg)}")
     return " ".join(words) + "\n"
 
 

@@ -3,7 +3,8 @@
 Builds the mini Ensembl mirror (scripts/mirror.py) into demo/mirror, serves it on
 127.0.0.1 on a free port, runs `make download parquet longevitymap` for homo_sapiens
 and `make download parquet` for mus_musculus into a fresh demo/cache, runs the human
-pipeline a second time to show it has nothing left to do, then prints the files.
+pipeline a second time to show it has nothing left to do, then prints the files, ends
+with `just status` for the demo cache and the one command that opens the UI on it.
 """
 
 from __future__ import annotations
@@ -75,7 +76,27 @@ def main(fresh: bool = typer.Option(True, help="Start from an empty demo/cache."
         before = len(server.log)
         seconds = run_make(RUNS[0][1], {**env, "SPECIES": RUNS[0][0]})
         print(f"second run: {seconds:.2f} s, {len(server.log) - before} HTTP requests")
+        base_url = f"{server.url}/"
     report(cache)
+    see(cache, base_url, RUNS[0][0])
+
+
+def see(cache: Path, base_url: str, species: str) -> None:
+    """`just status` for the demo cache, and the command that opens the UI on it. The
+    variables name the demo's listing (BASE_URL), so nothing looks stale or rediscovers."""
+    cache_arg = os.path.relpath(cache, common.ROOT) if cache.is_relative_to(common.ROOT) else str(cache)
+    words = [f"CACHE_DIR={cache_arg}", f"BASE_URL={base_url}"]
+    just = common.ROOT / ".venv" / "bin" / "just"
+    print(f"\n$ just status {' '.join(words)}", flush=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    subprocess.run([str(just), "--justfile", str(common.ROOT / "justfile"), "status", *words, f"SPECIES={species}"],
+                   cwd=common.ROOT, env=env)
+    print("\nSee it in the browser (http://127.0.0.1:3000, Ctrl-C stops it):")
+    print(f"  .venv/bin/just ui {' '.join(words)}")
+    print(f"or as one HTML file ({cache_arg}/report.html): make report {' '.join(words)}")
+    print("(The mini mirror has stopped: parquet, longevitymap, verify and one-file runs work offline; for download "
+          f"or refresh serve it again first: .venv/bin/python scripts/mirror.py serve demo/mirror "
+          f"--port {base_url.rstrip('/').rsplit(':', 1)[-1]})")
 
 
 if __name__ == "__main__":

@@ -641,6 +641,7 @@ def run(kind: str, cfg: dict, log_path: Path, repo_id: str, items_fn, dry_run: b
         return
     with common.step(log_path, f"upload-{kind}", f"datasets/{repo_id}") as record:
         record["repo"] = repo_id
+        record["kind"] = kind  # with uploaded, skipped, commit, commit_url, bytes_sent: `status` reads them
         publish(cfg, kind, repo_id, items, dry_run, create_repo, record, release, guard)
 
 
