@@ -74,3 +74,8 @@ upload-stage *args:
 upload-gather *args:
     @make --no-print-directory -s venv
     @{{env_args}} {{py}} scripts/upload.py gather "$@"
+
+# CI gather: fail, naming them, when planned files have no leg report (`just upload-check legs/reports --plan targets.json`)
+upload-check *args:
+    @make --no-print-directory -s venv
+    @{{env_args}} {{py}} scripts/upload.py check "$@"

@@ -612,6 +612,37 @@ def load_reports(folder: Path) -> dict[str, dict]:
     return reports
 
 
+def planned_reports(plan: Path, reports: Path, cfg: dict) -> tuple[str, list[dict]]:
+    """(species, the legs' reports of every planned file in chromosome order); Failure
+    naming the planned files that have no report (their legs failed or did not run)."""
+    try:
+        planned = json.loads(plan.read_text())
+        names = [f["name"] for f in planned["files"]]
+        species = planned.get("species") or cfg["species"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Failure(f"{plan}: not the output of `make targets-json` ({exc})") from None
+    found = load_reports(reports)
+    wanted = [common.vcf_stem(n) + ".parquet" for n in names]
+    missing = [p for p in wanted if p not in found]
+    if missing:
+        raise Failure(f"{len(missing)} of {len(wanted)} planned file(s) have no leg report in "
+                      f"{reports}: {', '.join(missing)} (their legs failed or did not run); "
+                      "nothing was published")
+    return species, sorted((found[p] for p in wanted), key=lambda f: natural_key(f["name"]))
+
+
+@app.command()
+def check(reports: Path = typer.Argument(..., help="Directory holding the legs' JSON reports"),
+          plan: Path = typer.Option(..., help="The JSON of `make targets-json` (the planned files)")):
+    """Fail, naming them, when planned files have no leg report (no network)."""
+    def go():
+        _, facts = planned_reports(plan, reports, common.load_config())
+        say(f"all {len(facts)} planned file(s) have a leg report "
+            f"({sum(f['rows'] for f in facts):,} rows, {common.human_bytes(sum(f['size'] for f in facts))})")
+
+    main_guard(go)
+
+
 @app.command()
 def report(parquet: Path = typer.Argument(..., help="One Parquet file of the species"),
            out: Path = typer.Argument(..., help="Where to write the JSON report")):
@@ -698,20 +729,7 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
         disable_progress_bars()
 
     def go():
-        try:
-            planned = json.loads(plan.read_text())
-            names = [f["name"] for f in planned["files"]]
-            species = planned.get("species") or cfg["species"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise Failure(f"{plan}: not the output of `make targets-json` ({exc})") from None
-        found = load_reports(reports)
-        wanted = {common.vcf_stem(n) + ".parquet": n for n in names}
-        missing = [p for p in wanted if p not in found]
-        if missing:
-            raise Failure(f"{len(missing)} of {len(wanted)} planned file(s) have no leg report in "
-                          f"{reports}: {', '.join(missing)} (their legs failed or did not run); "
-                          "nothing was published")
-        facts = sorted((found[p] for p in wanted), key=lambda f: natural_key(f["name"]))
+        species, facts = planned_reports(plan, reports, cfg)
         release = hubcard.summary([f["release"] for f in facts])
         branch = revision or staging_branch(release)
         api, notes = connect(cfg, repo_id, dry_run)

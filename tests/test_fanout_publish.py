@@ -163,6 +163,8 @@ def test_missing_or_wrong_leg_fails_the_gather_and_leaves_main(server, hubs, tmp
         run_leg(entry, tmp_path / f"leg{i}", artifacts, server, hub, tmp_path, lm_url)
     main = hub.commits(REPO)
     env = hub_env(hub, tmp_path / "gather", tmp_path)
+    check = upload(env, "check", str(artifacts / "reports"), "--plan", str(plan))  # the gather's first step
+    assert check.returncode == 1 and f"{entries[3]['stem']}.parquet" in check.stderr
     result = upload(env, "gather", str(artifacts / "reports"), "--plan", str(plan))
     assert result.returncode == 1
     assert f"{entries[3]['stem']}.parquet" in result.stderr and "no leg report" in result.stderr
