@@ -731,6 +731,9 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
     def go():
         species, facts = planned_reports(plan, reports, cfg)
         release = hubcard.summary([f["release"] for f in facts])
+        if release.startswith("mixed") and not revision:
+            raise Failure(f"the legs' reports come from several Ensembl releases ({release}): pin "
+                          "base_url to one release and run again; nothing was published")
         branch = revision or staging_branch(release)
         api, notes = connect(cfg, repo_id, dry_run)
         paths = [f"data/{f['name']}" for f in facts]

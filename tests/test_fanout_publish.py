@@ -181,3 +181,21 @@ def test_missing_or_wrong_leg_fails_the_gather_and_leaves_main(server, hubs, tmp
     assert result.returncode == 1
     assert f"data/{entries[3]['stem']}.parquet is missing" in result.stderr
     assert hub.commits(REPO) == main and staging(cache) in hub.branch_names(REPO)
+
+
+def test_gather_refuses_reports_of_several_releases(hubs, tmp_path):
+    _, hub = hubs
+    names = ["homo_sapiens-chr1.vcf.gz", "homo_sapiens-chr2.vcf.gz"]
+    plan = tmp_path / "targets.json"
+    plan.write_text(json.dumps({"species": "homo_sapiens", "files": [{"name": n} for n in names]}))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for n, release in zip(names, ("114", "115")):
+        stem = n.removesuffix(".vcf.gz")
+        (reports / f"{stem}.json").write_text(json.dumps(
+            {"name": f"{stem}.parquet", "sha256": "0" * 64, "size": 1, "rows": 1, "schema": [],
+             "release": release, "date": "unknown"}))
+    mark = len(hub.requests)
+    r = upload(hub_env(hub, tmp_path / "cache", tmp_path), "gather", str(reports), "--plan", str(plan))
+    assert r.returncode == 1 and "several Ensembl releases (mixed (114, 115))" in r.stderr
+    assert hub.requests[mark:] == [] and hub.commits(REPO) == hub.commits(REPO)[:1]
