@@ -11,7 +11,7 @@ SHELL := bash
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 .DEFAULT_GOAL := all
-.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap targets-json
+.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap targets-json discovery-failed
 
 ## all: the whole pipeline (the default goal): download, then parquet, then longevitymap
 all:
@@ -139,9 +139,11 @@ targets-json: | $(VENV_OK) $(DISCOVERY_FAILED)
 	$(PY) scripts/discover.py targets
 
 ## refresh: read the Ensembl listing and CHECKSUMS again
+# It records BASE_URL, SPECIES and PATTERN in discovery.key first (when they changed), so
+# the file goals that follow use this listing and do not discover again.
 refresh: | $(VENV_OK)
+	@mkdir -p $(SPECIES_DIR) && [[ "$$(cat $(DISCOVERY) 2>/dev/null)" == $(DISCOVERY_KEY) ]] || echo $(DISCOVERY_KEY) > $(DISCOVERY)
 	$(PY) scripts/discover.py
-	echo $(DISCOVERY_KEY) > $(DISCOVERY)
 
 # ---------------------------------------------------------------- download
 ## download: fetch the selected VCFs with resume and checksum check (-j from MAX_CONCURRENT_DOWNLOADS)

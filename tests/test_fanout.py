@@ -174,3 +174,18 @@ def test_make_longevitymap_from_hits_equals_the_whole_set_and_runs_from_hits_alo
     assert tables_of(gather / "modules/longevitymap") == from_hits
     again = make("longevitymap", f"LM_HITS={hits}", cache=gather, **lm_env(server))
     assert again.returncode == 0 and "longevitymap.py build" not in again.stdout, output(again)
+
+
+def test_refresh_with_a_new_base_url_is_used_by_file_goals(site, tmp_path):
+    """`make refresh` records the new BASE_URL in discovery.key: a file goal after it
+    downloads from the refreshed listing without discovering again."""
+    cache = tmp_path / "cache"
+    target = str(cache / "ensembl/homo_sapiens/homo_sapiens-chr21.parquet")
+    with mirror.MirrorServer(site) as first, mirror.MirrorServer(site) as second:
+        assert make("targets-json", cache=cache, server=first).returncode == 0
+        assert make("refresh", cache=cache, server=second).returncode == 0
+        before = len(second.log)
+        r = make(target, cache=cache, server=second)
+        assert r.returncode == 0, output(r)
+        assert [q["path"] for q in second.log[before:]] == ["/homo_sapiens/homo_sapiens-chr21.vcf.gz"]
+        assert all(not q["path"].endswith(".vcf.gz") for q in first.log)
