@@ -199,3 +199,62 @@ def test_gather_refuses_reports_of_several_releases(hubs, tmp_path):
     r = upload(hub_env(hub, tmp_path / "cache", tmp_path), "gather", str(reports), "--plan", str(plan))
     assert r.returncode == 1 and "several Ensembl releases (mixed (114, 115))" in r.stderr
     assert hub.requests[mark:] == [] and hub.commits(REPO) == hub.commits(REPO)[:1]
+
+
+def small_parquets(tmp_path: Path) -> list[Path]:
+    from test_upload import write_variants
+
+    sdir = tmp_path / "cache" / "ensembl" / "homo_sapiens"
+    files = [sdir / "homo_sapiens-chr21.parquet", sdir / "homo_sapiens-chr22.parquet"]
+    write_variants(files[0], "21", ["rs100", "rs101"])
+    write_variants(files[1], "22", ["rs200"])
+    return files
+
+
+def test_stage_and_gather_retry_and_a_failed_final_commit_changes_nothing(hubs, tmp_path):
+    _, hub = hubs
+    files = small_parquets(tmp_path)
+    env = dict(hub_env(hub, tmp_path / "cache", tmp_path), RETRIES="2")
+    reports = tmp_path / "reports"
+    plan = tmp_path / "targets.json"
+    plan.write_text(json.dumps({"species": "homo_sapiens",
+                                "files": [{"name": f.name.replace(".parquet", ".vcf.gz")} for f in files]}))
+    hub.fail("POST", r"/commit/staging", 503, times=1)  # legs commit at about the same time: retried
+    hub.fail("POST", r"/branch/staging", 503, times=1)
+    for f in files:
+        assert upload(env, "report", str(f), str(reports / f"{f.stem}.json")).returncode == 0
+        st = upload(env, "stage", str(f))
+        assert st.returncode == 0, st.stderr
+    assert all(fault.times == 0 for fault in hub.faults)  # both faults were met, and retried
+    assert set(hub.files(REPO, "staging/115")) == {".gitattributes", *(f"data/{f.name}" for f in files)}
+    main = hub.commits(REPO)
+    hub.fail("POST", r"/commit/main$", 500, times=3)  # the final commit keeps failing
+    r = upload(env, "gather", str(reports), "--plan", str(plan))
+    assert r.returncode == 1 and "main is as it was" in r.stderr, r.stderr
+    assert hub.count("POST", r"/commit/main$") == 3
+    assert hub.commits(REPO) == main and "staging/115" in hub.branch_names(REPO)  # kept for a re-run
+    r = upload(env, "gather", str(reports), "--plan", str(plan))  # the re-run publishes
+    assert r.returncode == 0, r.stderr
+    assert len(hub.commits(REPO)) == len(main) + 1 and hub.branch_names(REPO) == ["main"]
+    assert {p: d for p, d in hub.files(REPO).items() if p.startswith("data/")} == \
+        {f"data/{f.name}": f.read_bytes() for f in files}
+
+
+def test_gather_refuses_a_staged_file_that_differs_from_its_report(hubs, tmp_path):
+    _, hub = hubs
+    files = small_parquets(tmp_path)
+    env = hub_env(hub, tmp_path / "cache", tmp_path)
+    reports = tmp_path / "reports"
+    plan = tmp_path / "targets.json"
+    plan.write_text(json.dumps({"files": [{"name": f.name.replace(".parquet", ".vcf.gz")} for f in files]}))
+    for f in files:
+        assert upload(env, "report", str(f), str(reports / f"{f.stem}.json")).returncode == 0
+        assert upload(env, "stage", str(f)).returncode == 0
+    from test_upload import write_variants
+    write_variants(files[1], "22", ["rs200", "rs201"])  # a second attempt of this leg staged another file
+    assert upload(env, "stage", str(files[1])).returncode == 0
+    main = hub.commits(REPO)
+    r = upload(env, "gather", str(reports), "--plan", str(plan))
+    assert r.returncode == 1
+    assert f"data/{files[1].name} differs from its leg's report" in r.stderr and files[0].name not in r.stderr
+    assert hub.commits(REPO) == main
