@@ -12,7 +12,7 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 .DEFAULT_GOAL := all
 .PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap \
-        consumer-layout status bench-status
+        consumer-layout status bench-status targets-json discovery-failed
 
 ## all: the whole pipeline (the default goal): download, then parquet, then longevitymap
 all:
@@ -79,48 +79,81 @@ lock: | $(UV)
 # ---------------------------------------------------------------- discover
 # The per-file targets come from a Make fragment written from vcf_urls.json. It is
 # included only for goals that need it, so `make help` or `make test` never touch the
-# network. Discovery runs when vcf_urls.json is missing, when BASE_URL, SPECIES or
-# PATTERN changed since the last discovery, or on `make refresh`.
-# longevitymap needs it only for the species' own files, not when ENSEMBL_PARQUET is set.
-PIPELINE_GOALS := download vcfs parquet parquets longevitymap
-FRAGMENT_GOALS := $(filter-out $(if $(ENSEMBL_PARQUET),longevitymap),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)))
+# network: the pipeline goals, targets-json, and single-file goals (a file under the
+# species directory or a LongevityMap hits file), so one CI leg builds its file from
+# an empty cache. Discovery runs when vcf_urls.json is missing, when BASE_URL, SPECIES
+# or PATTERN changed since the last discovery, or on `make refresh`.
+# longevitymap needs it only for the species' own files, not when ENSEMBL_PARQUET or
+# LM_HITS (a directory of hits files made elsewhere, see below) is set.
+LM_HITS ?=
+PIPELINE_GOALS := download vcfs parquet parquets longevitymap targets-json
+FILE_GOALS     := $(filter $(SPECIES_DIR)/% $(CACHE_DIR)/modules/longevitymap/hits/%,$(MAKECMDGOALS))
+FRAGMENT_GOALS := $(filter-out $(if $(ENSEMBL_PARQUET)$(LM_HITS),longevitymap),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS))) $(FILE_GOALS)
 # discovery.key: a digest of BASE_URL, SPECIES and PATTERN, rewritten when they change.
 DISCOVERY := $(SPECIES_DIR)/discovery.key
 EXPECTED  := $(SPECIES_DIR)/expected
-ifneq ($(FRAGMENT_GOALS),)
+# DISCOVERY_FAILED names a target that stops the build when the fragment could not be
+# made: a missing fragment is included with -include (so Make does not print "No such
+# file or directory" before discovery's own error), and then every goal that needs the
+# file list depends on it, so a failed discovery never passes for an empty list.
+DISCOVERY_FAILED :=
+ifneq ($(strip $(FRAGMENT_GOALS)),)
 ifneq ($(file <$(DISCOVERY)),$(DISCOVERY_KEY))
 $(shell mkdir -p '$(SPECIES_DIR)')
 $(file >$(DISCOVERY),$(DISCOVERY_KEY))
 endif
+ifneq ($(wildcard $(FRAGMENT)),)
 include $(FRAGMENT)
+else
+-include $(FRAGMENT)
+DISCOVERY_FAILED := discovery-failed
+endif
 endif
 VCF_NAMES ?=
 VCFS := $(VCF_NAMES:%=$(VCF_DIR)/%)
 
+# Reached only when the fragment is still missing after Make tried to make it.
+discovery-failed:
+	$(error discovery of $(SPECIES) at $(BASE_URL) failed (see the message above); nothing was built)
+
+# `make targets-json` prints only the JSON (recipes silent, discovery's output on stderr).
+ifneq ($(filter targets-json,$(MAKECMDGOALS)),)
+.SILENT:
+DISCOVER_OUT := >&2
+endif
+DISCOVER_OUT ?=
+
 $(URLS): $(DISCOVERY) | $(VENV_OK)
-	$(PY) scripts/discover.py
+	$(PY) scripts/discover.py $(DISCOVER_OUT)
 
 $(DISCOVERY):
 	mkdir -p $(@D) && echo $(DISCOVERY_KEY) > $@
 
 # expected/<name>: the file's line of CHECKSUMS, rewritten only when it changes, so a
 # new CHECKSUMS re-checks exactly the files whose checksum changed.
-$(EXPECTED)/%: | $(VENV_OK)
+$(EXPECTED)/%: | $(VENV_OK) $(DISCOVERY_FAILED)
 	$(PY) scripts/discover.py fragment
 
 $(FRAGMENT): $(URLS) scripts/discover.py | $(VENV_OK)
 	$(PY) scripts/discover.py fragment
 
+## targets-json: print the per-file work (name, URL, checksum, paths, Make targets) as JSON, for CI fan-out
+targets-json: | $(VENV_OK) $(DISCOVERY_FAILED)
+	$(PY) scripts/discover.py targets
+
 ## refresh: read the Ensembl listing and CHECKSUMS again
+# It records BASE_URL, SPECIES and PATTERN in discovery.key first (when they changed), so
+# the file goals that follow use this listing and do not discover again.
 refresh: | $(VENV_OK)
+	@mkdir -p $(SPECIES_DIR) && [[ "$$(cat $(DISCOVERY) 2>/dev/null)" == $(DISCOVERY_KEY) ]] || echo $(DISCOVERY_KEY) > $(DISCOVERY)
 	$(PY) scripts/discover.py
 
 # ---------------------------------------------------------------- download
 ## download: fetch the selected VCFs with resume and checksum check (-j from MAX_CONCURRENT_DOWNLOADS)
-download:
+download: | $(DISCOVERY_FAILED)
 	+@$(MAKE) --no-print-directory $(if $(JOBS_GIVEN),,-j$(MAX_CONCURRENT_DOWNLOADS)) vcfs
 
-vcfs: $(VCFS)
+vcfs: $(VCFS) | $(DISCOVERY_FAILED)
 
 # A file whose CHECKSUMS line changed (expected/<name>) is re-checked and downloaded
 # again only if it no longer matches.
@@ -138,10 +171,10 @@ verify: | $(VENV_OK)
 PARQUETS := $(VCF_NAMES:%.vcf.gz=$(SPECIES_DIR)/%.parquet)
 
 ## parquet: convert the VCFs to Parquet (downloading what is missing; -j from MAX_CONCURRENT_CONVERSIONS)
-parquet:
+parquet: | $(DISCOVERY_FAILED)
 	+@$(MAKE) --no-print-directory $(if $(JOBS_GIVEN),,-j$(MAX_CONCURRENT_CONVERSIONS)) parquets
 
-parquets: $(PARQUETS)
+parquets: $(PARQUETS) | $(DISCOVERY_FAILED)
 
 $(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz scripts/vcf2parquet.py $(call forced_for,parquet parquets) | $(VENV_OK)
 	$(PY) scripts/vcf2parquet.py $< $@
@@ -160,22 +193,28 @@ bench-vcf: scripts/vcfbench.py scripts/vcf2parquet.py scripts/synthvcf.py | $(VE
 # ---------------------------------------------------------------- longevitymap
 # The curated SQLite is fetched (or copied from a local path) once, checked, and kept;
 # FORCE=1 fetches it again. The module tables are rebuilt when the SQLite, a SQL file,
-# the script, an Ensembl Parquet file, the list of those files, CURATOR or METHOD
-# changed. The set is the species' Parquet files ($(PARQUETS), built by `make parquet`
-# first) unless ENSEMBL_PARQUET (config ensembl_parquet) names a path, directory or
-# glob: then the files it matches (and the discovery fragment is not needed).
+# the script, an input file, the list of those files, CURATOR or METHOD changed.
+# Map/reduce: the only step that reads the Ensembl set is the semi-join with the curated
+# rsids, done per Parquet file into a small hits file (the map, `make
+# <LM_DIR>/hits/<stem>.lm-hits.parquet`, one per file of `make parquet`); the tables are
+# built from the hits files (the reduce), byte for byte as from the whole set. LM_HITS=dir
+# builds them from the *.lm-hits.parquet files in dir alone (a CI gather job: no Ensembl
+# Parquet and no discovery needed). ENSEMBL_PARQUET (config ensembl_parquet: a path,
+# directory or glob) reads that set directly instead (and needs no discovery either).
 LM_DIR     := $(CACHE_DIR)/modules/longevitymap
 LM_SQLITE  := $(LM_DIR)/longevitymap.sqlite
 LM_INPUTS  := $(LM_DIR)/inputs.txt
 LM_OUTPUTS := $(addprefix $(LM_DIR)/,annotations.parquet studies.parquet weights.parquet unresolved.tsv conflicts.tsv)
 LM_ENSEMBL_SRC := $(ENSEMBL_PARQUET)
 LM_URL         := $(LONGEVITYMAP_URL)
-LM_ENSEMBL     := $(if $(LM_ENSEMBL_SRC),$(filter %.parquet,$(wildcard $(LM_ENSEMBL_SRC) $(LM_ENSEMBL_SRC)/*.parquet)),$(PARQUETS))
+LM_HITS_DIR    := $(LM_DIR)/hits
+LM_HITS_FILES  := $(if $(LM_HITS),$(sort $(wildcard $(LM_HITS)/*.lm-hits.parquet)),$(PARQUETS:$(SPECIES_DIR)/%.parquet=$(LM_HITS_DIR)/%.lm-hits.parquet))
+LM_ENSEMBL     := $(if $(LM_ENSEMBL_SRC),$(filter %.parquet,$(wildcard $(LM_ENSEMBL_SRC) $(LM_ENSEMBL_SRC)/*.parquet)),$(LM_HITS_FILES))
 # A local curation file is a prerequisite (edit it, the module is rebuilt); a URL is not.
 LM_URL_FILE    := $(if $(findstring ://,$(LM_URL)),,$(wildcard $(LM_URL)))
 
 ## longevitymap: build the LongevityMap module (annotations, studies, weights) in CACHE_DIR/modules/longevitymap
-longevitymap: $(LM_OUTPUTS)
+longevitymap: $(LM_OUTPUTS) | $(DISCOVERY_FAILED)
 
 # No script prerequisite here on purpose: editing longevitymap.py must not download
 # the curation again (FORCE=1 does).
@@ -206,8 +245,15 @@ $(LM_INPUTS): $(LM_KEYFILE) | $(VENV_OK)
 	@touch $@
 
 # The script reads exactly the Parquet files Make tracks.
-$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(LM_INPUTS) $(call forced_for,longevitymap) | $(VENV_OK)
+$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(LM_INPUTS) $(call forced_for,longevitymap) | $(VENV_OK) $(DISCOVERY_FAILED)
 	$(PY) scripts/longevitymap.py build $(LM_ENSEMBL)
+
+# The map: one Parquet file's records of the curated rsids (not with LM_HITS, whose
+# files are made elsewhere and must not be rebuilt here).
+ifeq ($(LM_HITS),)
+$(LM_HITS_DIR)/%.lm-hits.parquet: $(SPECIES_DIR)/%.parquet $(LM_SQLITE) sql/curated.sql sql/lm_hits.sql scripts/longevitymap.py | $(VENV_OK)
+	$(PY) scripts/longevitymap.py hits $< $@
+endif
 
 # Benchmark: a synthetic Ensembl Parquet set of LM_BENCH_ROWS rows (cached under bench/,
 # rebuilt when its generator changes), then the real script against it.
@@ -281,7 +327,7 @@ help:
 	@echo "  SPECIES=$(SPECIES)  CACHE_DIR=$(CACHE_DIR)"
 	@echo "  BASE_URL, PATTERN, RETRIES, CONNECT_TIMEOUT, READ_TIMEOUT, VERIFY_CHECKSUMS,"
 	@echo "  MAX_CONCURRENT_DOWNLOADS=$(MAX_CONCURRENT_DOWNLOADS), MAX_CONCURRENT_CONVERSIONS=$(MAX_CONCURRENT_CONVERSIONS),"
-	@echo "  THREADS, FORCE=1 (redo file targets), LONGEVITYMAP_URL, ENSEMBL_PARQUET, MEMORY_LIMIT,"
+	@echo "  THREADS, FORCE=1 (redo file targets), LONGEVITYMAP_URL, ENSEMBL_PARQUET, LM_HITS=dir, MEMORY_LIMIT,"
 	@echo "  BENCH_RECORDS=$(BENCH_RECORDS), LM_BENCH_ROWS=$(LM_BENCH_ROWS)"
 
 ## clean: remove the demo output and caches inside the project (never $(CACHE_DIR))

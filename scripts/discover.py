@@ -2,6 +2,7 @@
 
   python scripts/discover.py            # read <base_url><species>/, write vcf_urls.json and CHECKSUMS
   python scripts/discover.py fragment   # write the Make fragment (VCF_NAMES) from vcf_urls.json
+  python scripts/discover.py targets    # the per-file work as JSON on stdout (`make targets-json`)
 
 Default selection: the per-chromosome germline files `<species>-chr<N>.vcf.gz`, or,
 for species Ensembl dumps as one file, `<species>.vcf.gz`. Config `pattern` (a regular
@@ -165,6 +166,37 @@ def fragment() -> None:
         common.die(str(exc))
     write_expected(cfg, [u.rsplit("/", 1)[-1] for u in urls])
     common.atomic_write(Path(source).with_name("vcf_files.mk"), text.encode())
+
+
+def targets(cfg: dict) -> dict:
+    """The per-file work of the species from the discovery manifest: for each file its
+    name, URL, expected checksum, the VCF / Parquet / hits paths relative to the cache
+    and the exact Make targets that build its Parquet and its LongevityMap hits file."""
+    cache = Path(cfg["cache_dir"])
+    table = sumcheck.load_checksums(common.checksums_path(cfg)) or {}
+    hits_dir = cache / "modules" / "longevitymap" / "hits"
+    files = []
+    for entry in common.manifest(cfg):
+        listed = table.get(entry.name)
+        hits = hits_dir / f"{entry.stem}.lm-hits.parquet"
+        files.append({
+            "name": entry.name, "stem": entry.stem, "url": entry.url,
+            "checksum": str(listed) if listed else None,
+            "vcf": str(entry.vcf.relative_to(cache)), "parquet": str(entry.parquet.relative_to(cache)),
+            "hits": str(hits.relative_to(cache)),
+            "target": str(entry.parquet), "hits_target": str(hits),
+        })
+    return {"species": cfg["species"], "base_url": cfg["base_url"], "cache_dir": str(cache),
+            "files": files}
+
+
+@app.command("targets")
+def targets_cmd() -> None:
+    """Print the per-file work (`make targets-json`) as one JSON document on stdout."""
+    cfg = common.load_config()
+    with common.exit_on_failure(common.urls_json(cfg)):
+        doc = targets(cfg)
+    print(json.dumps(doc, indent=1))
 
 
 if __name__ == "__main__":

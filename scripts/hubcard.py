@@ -117,8 +117,17 @@ def label(species: str, name: str) -> str:
 
 def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict],
                  left_out: list[str] = ()) -> str:
-    """The dataset card. ``left_out``: names of the discovery manifest's Parquet files
-    not published (an --allow-partial upload); the card then says what is included."""
+    """The card from local files: their footer facts and the first file's first record."""
+    return card_from_facts(repo_id, species, facts, first_record(files[0]), left_out)
+
+
+def card_from_facts(repo_id: str, species: str, facts: list[dict], record: dict | None,
+                    left_out: list[str] = ()) -> str:
+    """The dataset card from facts dicts alone (name, rows, size, schema, release, date, as
+    parquet_facts gives them; e.g. from the per-file reports of CI legs) and the example
+    ``record`` (chrom, start of the first file's first row, or None). ``left_out``: names of
+    the discovery manifest's Parquet files not published (an --allow-partial upload); the
+    card then says what is included."""
     import yaml
 
     release = summary([f["release"] for f in facts])
@@ -135,7 +144,7 @@ def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict
         "tags": ["biology", "genomics", "variants", "vcf", "ensembl", species],
         "size_categories": [size_category(rows)],
         "configs": [{"config_name": species, "default": True,
-                     "data_files": [{"split": "train", "path": data_paths(species, files)}]}],
+                     "data_files": [{"split": "train", "path": data_paths(species, [Path(f["name"]) for f in facts])}]}],
     }
     # Columns: in order of first appearance; note the ones absent from some files.
     columns: dict[str, set[str]] = {}
@@ -144,9 +153,7 @@ def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict
         for name, dtype in f["schema"]:
             columns.setdefault(name, set()).add(dtype)
             present[name] = present.get(name, 0) + 1
-    example = files[0]
-    record = first_record(example)
-    url = f"hf://datasets/{repo_id}/data/{example.name}"
+    url = f"hf://datasets/{repo_id}/data/{facts[0]['name']}"
     if record:
         chrom, start = str(record["chrom"]), int(record["start"])
         pl_filter = f'pl.col("chrom") == "{chrom}", pl.col("start") == {start}'

@@ -3,11 +3,15 @@
     python scripts/longevitymap.py fetch    # longevitymap_url -> <cache>/modules/longevitymap/longevitymap.sqlite
     python scripts/longevitymap.py inputs   # file list, curator, method -> inputs.txt (only when changed)
     python scripts/longevitymap.py build    # -> annotations/studies/weights.parquet, unresolved.tsv, conflicts.tsv
+    python scripts/longevitymap.py hits F O # one Ensembl Parquet file's records of the curated rsids -> O
 
 `fetch` downloads the curation (resumable, see fetch.py) or copies it when
 longevitymap_url is a local path, checks that it is a LongevityMap SQLite, and only
 then renames it into place. `inputs` lets Make notice a changed Ensembl file list,
-curator or method: it rewrites inputs.txt only when its content changes. `build`
+curator or method: it rewrites inputs.txt only when its content changes. `hits` is
+the map step: the records of the curated rsids in one Parquet file, with the columns
+the module reads under their own names (a small file; `build` given hits files makes
+the same tables as given the whole set). `build`
 loads the SQLite tables into DuckDB (through Python's sqlite3 and Arrow: DuckDB's
 sqlite extension needs the internet), runs the SQL files in sql/ in order (curated,
 ensembl_hits, candidates, then one file per output), memory-bounded (memory_limit,
@@ -258,10 +262,60 @@ def ensembl_view(con, files: list[str]) -> dict:
             "clin_flags": len(clin)}
 
 
+HITS_ROWS_KEY = b"lm_hits_source_rows"  # footer key of a hits file: rows of the file it was made from
+HITS_SOURCE_KEY = b"lm_hits_source"
+
+
 def ensembl_rows(files: list[str]) -> int:
+    """Rows of the Ensembl set: of the source file for a hits file, else of the file."""
     import pyarrow.parquet as pq
 
-    return sum(pq.read_metadata(f).num_rows for f in files)
+    total = 0
+    for f in files:
+        meta = pq.read_metadata(f)
+        kv = meta.metadata or {}
+        total += int(kv[HITS_ROWS_KEY]) if HITS_ROWS_KEY in kv else meta.num_rows
+    return total
+
+
+def module_columns(names: list[str]) -> list[str]:
+    """The columns of an Ensembl file the module reads: the required ones, the ClinVar
+    source flag(s) and the CLIN_* flags, in the file's order."""
+    return [c for c in names if c in REQUIRED or CLINVAR_FLAG.fullmatch(c) or c.startswith("CLIN_")]
+
+
+def make_hits(cfg: dict, sqlite: Path, source: str):
+    """The map step: ``source``'s records of the curated rsids (Arrow table with footer
+    metadata naming the source and its row count)."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    tables = load_tables(sqlite)
+    con = connect(cfg)
+    try:
+        try:
+            rel = con.read_parquet(source)
+        except duckdb.Error as exc:
+            raise common.Failure(f"{source}: cannot read the Ensembl Parquet file "
+                                 f"({str(exc).splitlines()[0]})") from None
+        missing = [c for c in REQUIRED if c not in rel.columns]
+        if missing:
+            raise common.Failure(f"{source}: lacks column(s) {', '.join(missing)} (needs {', '.join(REQUIRED)})")
+        # Column names pasted here are fixed strings or matched the strict patterns above.
+        rel.project(", ".join(f'"{c}"' for c in module_columns(rel.columns))).create_view("source")
+        for name, table in tables.items():
+            con.register(name, table)
+        params = {"module": MODULE, "phenotype": PHENOTYPE,
+                  "curator": str(cfg["curator"]), "method": str(cfg["method"])}
+        con.register("curated", run_sql(con, "curated", params))
+        hits = run_sql(con, "lm_hits", params)
+    except duckdb.Error as exc:
+        raise common.Failure(f"DuckDB failed on {source}: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    rows = pq.read_metadata(source).num_rows
+    return hits.replace_schema_metadata({HITS_SOURCE_KEY: os.path.basename(source).encode(),
+                                         HITS_ROWS_KEY: str(rows).encode()}), rows
 
 
 # --- running the SQL --------------------------------------------------------------------
@@ -488,6 +542,37 @@ def build(
             common.die(f"{exc.filename or out_dir}: {exc.strerror or exc}")
         raise
     print(summary(results, facts, time.perf_counter() - t0))
+
+
+@app.command()
+def hits(
+    source: Path = typer.Argument(..., help="One Ensembl Parquet file"),
+    dest: Path = typer.Argument(..., help="The hits file to write (<stem>.lm-hits.parquet)"),
+    sqlite: Path = typer.Option(None, help="Curated SQLite (default: <cache>/modules/longevitymap/longevitymap.sqlite)"),
+) -> None:
+    """The map step: write SOURCE's records of the curated rsids to DEST (small; `build`
+    given the hits files of a set makes the same tables as given the set)."""
+    import pyarrow.parquet as pq
+
+    cfg = common.load_config()
+    sqlite = sqlite or sqlite_path(cfg)
+    tmp = common.temp_path_for(dest)
+    try:
+        with common.exit_on_failure(dest), \
+                common.step(module_dir(cfg) / "steps.jsonl", "longevitymap-hits", dest) as rec:
+            if not sqlite.exists():
+                raise common.Failure(f"{sqlite}: missing; run `make {sqlite}` "
+                                     "(or `longevitymap.py fetch`) first")
+            if not source.is_file():
+                raise common.Failure(f"{source}: no such Ensembl Parquet file")
+            table, rows = make_hits(cfg, sqlite, str(source))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, dest)
+            rec.update(rows=rows, hits=table.num_rows, bytes=dest.stat().st_size)
+    finally:
+        tmp.unlink(missing_ok=True)
+    common.say(f"{dest}: {table.num_rows} record(s) of curated rsids in {rows:,} rows of {source.name}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,14 @@ implements just the endpoints the real ``huggingface_hub`` client calls when
     POST /api/datasets/<ns>/<name>/commit/<rev>            atomic commit (ndjson)
     POST /api/repos/create                                 create a repo
     GET  /datasets/<ns>/<name>/resolve/<rev>/<path>        a file's content (e.g. README.md)
+    GET  /api/datasets/<ns>/<name>/refs                    branches (list_repo_refs)
+    POST /api/datasets/<ns>/<name>/branch/<branch>         create a branch (startingPoint)
+    DELETE /api/datasets/<ns>/<name>/branch/<branch>       delete a branch
+
+Every <rev> may name main, a branch (URL-quoted, e.g. staging%2F115) or a commit of
+main; commits to a branch change only that branch. A commit's lfsFile lines may
+carry no size: that is how the client sends a CommitOperationCopy of an LFS file
+(server-side copy of an object the Hub already has).
 
 Files live in memory, so tests can assert exactly what was committed. Tokens
 have a role ("write", "read" or "fineGrained"), the organisations of their user
@@ -52,6 +60,13 @@ class Repo:
     files: dict[str, bytes] = field(default_factory=dict)
     lfs_paths: set[str] = field(default_factory=set)
     commits: list[dict] = field(default_factory=list)
+    branches: dict[str, "Repo"] = field(default_factory=dict)  # other than main: own files and commits
+
+    def ref(self, rev: str | None) -> "Repo | None":
+        """The branch a revision names (main: this object), None when unknown."""
+        if rev in (None, "", "main") or any(c["oid"] == rev for c in self.commits):
+            return self
+        return self.branches.get(rev)
 
     @property
     def head(self) -> str:
@@ -100,11 +115,14 @@ class FakeHub:
         with self.lock:
             self._commit(repo, summary, files, {p for p in files if p.endswith(".parquet")})
 
-    def files(self, repo_id: str) -> dict[str, bytes]:
-        return dict(self.repos[repo_id].files)
+    def files(self, repo_id: str, branch: str = "main") -> dict[str, bytes]:
+        return dict(self.repos[repo_id].ref(branch).files)
 
-    def commits(self, repo_id: str) -> list[dict]:
-        return list(self.repos[repo_id].commits)
+    def commits(self, repo_id: str, branch: str = "main") -> list[dict]:
+        return list(self.repos[repo_id].ref(branch).commits)
+
+    def branch_names(self, repo_id: str) -> list[str]:
+        return ["main", *sorted(self.repos[repo_id].branches)]
 
     def fail(self, method: str, pattern: str, action: int | str = 500, times: int = 1,
              headers: dict | None = None) -> None:
@@ -263,6 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self):
         self._dispatch("PUT")
 
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
     # --- endpoints ------------------------------------------------------------------
     def _route(self, method: str, path: str, body: bytes) -> None:
         hub = self.hub
@@ -310,16 +331,29 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(401, "Invalid credentials in Authorization header")
             if repo is None:
                 return self._error(404, "Repository not found", "RepoNotFound")
-            if method == "GET" and (rest == "" or rest.startswith("revision/")):
+            if method == "GET" and rest == "refs":
+                refs = [{"name": n, "ref": f"refs/heads/{n}", "targetCommit": repo.ref(n).head}
+                        for n in ["main", *sorted(repo.branches)]]
+                return self._send(200, {"branches": refs, "converts": [], "tags": [], "pullRequests": []})
+            if rest.startswith("branch/") and method in ("POST", "DELETE"):
+                return self._branch(method, repo, rest[len("branch/"):], body)
+            # the revision: what follows the endpoint name (a quoted branch name arrives unquoted)
+            kind, _, rev = rest.partition("/")
+            if kind in ("revision", "paths-info", "preupload", "commit"):
+                target = repo.ref(rev)
+                if target is None:
+                    return self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+                repo = target
+            if method == "GET" and (rest == "" or kind == "revision"):
                 return self._send(200, {"id": repo_id, "sha": repo.head, "private": False,
                                         "siblings": [{"rfilename": p} for p in sorted(repo.files)]})
-            if method == "POST" and rest.startswith("paths-info/"):
+            if method == "POST" and kind == "paths-info":
                 return self._paths_info(repo, parse_qs(body.decode()))
-            if method == "POST" and rest.startswith("preupload/"):
+            if method == "POST" and kind == "preupload":
                 if not self._may_write():
                     return None
                 return self._preupload(repo, json.loads(body))
-            if method == "POST" and rest.startswith("commit/"):
+            if method == "POST" and kind == "commit":
                 if not self._may_write():
                     return None
                 return self._commit(repo_id, repo, body)
@@ -328,12 +362,13 @@ class _Handler(BaseHTTPRequestHandler):
         return self._error(404, f"no such endpoint in the stand-in: {method} {path}")
 
     def _resolve(self, repo_id: str, rev: str, path: str) -> None:
-        """A file's bytes at the head (the stand-in keeps no history: another revision
-        than main or the head answers 404)."""
+        """A file's bytes at the head of main or a branch (or at main's commit ids; the
+        stand-in keeps no older trees)."""
         repo = self.hub.repos.get(repo_id)
         if repo is None:
             return self._error(404, "Repository not found", "RepoNotFound")
-        if rev not in ("main", repo.head):
+        repo = repo.ref(unquote(rev))
+        if repo is None:
             return self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
         if path not in repo.files:
             return self._error(404, "Entry not found", "EntryNotFound")
@@ -347,6 +382,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("ETag", f'"{git_sha1(data)}"')
         self.end_headers()
         self.wfile.write(data)
+
+    def _branch(self, method: str, repo: Repo, name: str, body: bytes) -> None:
+        if not self._may_write():
+            return None
+        with self.hub.lock:
+            if method == "DELETE":
+                if name not in repo.branches:
+                    return self._error(404, f"Branch {name} not found", "RevisionNotFound")
+                del repo.branches[name]
+                return self._send(200)
+            if name == "main" or name in repo.branches:
+                return self._error(409, f"Branch {name} already exists")
+            start = repo.ref((json.loads(body) if body else {}).get("startingPoint"))
+            if start is None:
+                return self._error(404, "Invalid startingPoint", "RevisionNotFound")
+            repo.branches[name] = Repo(files=dict(start.files), lfs_paths=set(start.lfs_paths),
+                                       commits=[dict(c) for c in start.commits])
+        return self._send(200)
 
     def _file_info(self, repo: Repo, path: str) -> dict:
         data = repo.files[path]
