@@ -328,7 +328,41 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
         src.state = "running"
     src.settle()
 
-    files = lm_ensembl(cfg, parquets)
+    # The map: <stem>.lm-hits.parquet per Parquet target (prerequisites: the Parquet, the
+    # SQLite, sql/curated.sql, sql/lm_hits.sql, longevitymap.py). With LM_HITS=dir the
+    # hits are made elsewhere: only that directory's files, no rule.
+    hits_dir = os.environ.get("LM_HITS", "")
+    hit_rows: list[Row] = []
+    if not cfg["ensembl_parquet"] and not hits_dir:
+        by_path = {norm(r.path): r for r in ensembl}
+        for parquet in parquets:
+            dest = module / "hits" / f"{parquet.stem}.lm-hits.parquet"
+            row = Row(dest, "lm-hits", partition=by_path[norm(parquet)].partition if norm(parquet) in by_path
+                      else None, target=str(dest))
+            row.step_records = log.records(dest, "longevitymap-hits")
+            if (t := mtime(dest)) is not None:
+                for path, why, prow in [(parquet, "Parquet newer", by_path.get(norm(parquet))),
+                                        (sqlite, "SQLite newer", src),
+                                        (SQL_DIR / "curated.sql", "SQL changed", None),
+                                        (SQL_DIR / "lm_hits.sql", "SQL changed", None),
+                                        (LM_SCRIPT, "script changed", None)]:
+                    if prow is not None and prow.remade:
+                        row.stale(f"{'SQLite' if prow is src else 'Parquet'} {prow.state}")
+                    elif (tp := mtime(path)) is None:
+                        row.stale(f"{path.name} missing")
+                    elif tp > t:
+                        row.stale(why)
+            if live_temp(dest):
+                row.state = "running"
+            row.settle()
+            if row.exists:
+                row.rows, _ = parquet_footer(dest)
+            hit_rows.append(row)
+        files = [r.path for r in hit_rows]
+    elif hits_dir:
+        files = sorted(Path(os.path.abspath(common.ROOT / hits_dir)).glob("*.lm-hits.parquet"))
+    else:
+        files = lm_ensembl(cfg, parquets)
     inputs = module / "inputs.txt"
     keyfile = module / "inputs.key"
     key = " ".join([config.lm_params_key(cfg), *(os.path.abspath(f) for f in files)])
@@ -341,7 +375,7 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
         inp.stale("inputs.key missing" if t_key is None and change == "parameters changed" else change)
     inp.settle()
 
-    rows_by_path = {norm(r.path): r for r in ensembl}
+    rows_by_path = {norm(r.path): r for r in [*ensembl, *hit_rows]}
     outs = [Row(module / name, "lm-table", target=str(module / name)) for name in LM_OUTPUTS]
     build_log = log.records(module, "longevitymap")
     reasons: list[str] = []
@@ -351,7 +385,7 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
     prereqs: list[tuple[Path, str, Row | None]] = [(sqlite, "SQLite newer", src)]
     prereqs += [(p, "SQL changed", None) for p in sorted(SQL_DIR.glob("*.sql"))]
     prereqs.append((LM_SCRIPT, "script changed", None))
-    prereqs += [(f, "Parquet newer", rows_by_path.get(norm(f))) for f in files]
+    prereqs += [(f, "hits newer" if hit_rows else "Parquet newer", rows_by_path.get(norm(f))) for f in files]
     prereqs.append((inputs, None, inp))
     for path, why, row in prereqs:
         if row is not None and row.remade:
@@ -359,7 +393,7 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
             if row.stage == "lm-inputs" and row.state == "stale":
                 reasons += row.reasons
             else:
-                reasons.append(f"{ {'lm-source': 'SQLite', 'lm-inputs': 'inputs.txt'}.get(row.stage, 'Parquet')} "
+                reasons.append(f"{ {'lm-source': 'SQLite', 'lm-inputs': 'inputs.txt', 'lm-hits': 'hits'}.get(row.stage, 'Parquet')} "
                                f"{row.state}")
             continue
         t = mtime(path)
@@ -380,7 +414,7 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
             out.state = "stale"
         if out.path.suffix == ".parquet" and out.exists:
             out.rows, _ = parquet_footer(out.path)
-    return [src, inp, *outs]
+    return [src, *hit_rows, inp, *outs]
 
 
 # --- the whole picture ----------------------------------------------------------------

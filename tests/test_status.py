@@ -124,7 +124,7 @@ def test_fresh_cache_is_up_to_date_in_json_text_and_check(project, tmp_path):
     assert doc["discovery"]["release"] == "114" and doc["discovery"]["discovered"]
     # pipeline order: manifest, VCFs, Parquet, LongevityMap source, inputs, tables
     stages = [r["stage"] for r in doc["rows"]]
-    assert stages == ["manifest"] + ["vcf"] * 4 + ["parquet"] * 4 + ["lm-source", "lm-inputs"] + ["lm-table"] * 5
+    assert stages == ["manifest"] + ["vcf"] * 4 + ["parquet"] * 4 + ["lm-source"] + ["lm-hits"] * 4 + ["lm-inputs"] + ["lm-table"] * 5
     assert [r["partition"] for r in doc["rows"] if r["stage"] == "vcf"] == ["chr19", "chr21", "chrMT", "chrX"]
     by_id = rows(doc)
     import pyarrow.parquet as pq
@@ -144,7 +144,7 @@ def test_fresh_cache_is_up_to_date_in_json_text_and_check(project, tmp_path):
     assert totals["bytes"] == sum(r["size"] for r in doc["rows"])
     assert set(totals["seconds_by_stage"]) >= {"vcf", "parquet", "lm-table"}
     assert totals["max_peak_rss"]["bytes"] == max(r["peak_rss_bytes"] for r in doc["resources"])
-    assert {r["step"] for r in doc["resources"]} == {"discover", "fetch", "vcf2parquet", "longevitymap-fetch",
+    assert {r["step"] for r in doc["resources"]} == {"discover", "fetch", "vcf2parquet", "longevitymap-fetch", "longevitymap-hits",
                                                      "longevitymap"}
     assert doc["uploads"] == []
 
@@ -214,6 +214,7 @@ def test_stale_states_agree_with_make_n(project, tmp_path):
     vcf.rename(tmp_path / vcf.name)
     doc = agree()
     assert not_up_to_date(doc) == {str(vcf): "missing", str(sdir / "homo_sapiens-chrMT.parquet"): "stale",
+                                   str(module / "hits" / "homo_sapiens-chrMT.lm-hits.parquet"): "stale",
                                    **dict.fromkeys(tables, "stale")}
     assert rows(doc)[f"ensembl/{SPECIES}/homo_sapiens-chrMT.parquet"]["reason"] == "VCF missing"
     (tmp_path / vcf.name).rename(vcf)
@@ -225,10 +226,13 @@ def test_stale_states_agree_with_make_n(project, tmp_path):
     # a VCF newer than its Parquet: that Parquet and the tables
     later(sdir / "vcf" / "homo_sapiens-chr21.vcf.gz")
     doc = agree()
-    assert not_up_to_date(doc) == {str(sdir / "homo_sapiens-chr21.parquet"): "stale", **dict.fromkeys(tables, "stale")}
+    assert not_up_to_date(doc) == {str(sdir / "homo_sapiens-chr21.parquet"): "stale",
+                                   str(module / "hits" / "homo_sapiens-chr21.lm-hits.parquet"): "stale",
+                                   **dict.fromkeys(tables, "stale")}
     by_id = rows(doc)
     assert by_id[f"ensembl/{SPECIES}/homo_sapiens-chr21.parquet"]["reason"] == "VCF newer"
-    assert by_id["modules/longevitymap/weights.parquet"]["reason"] == "Parquet stale"
+    assert by_id["modules/longevitymap/hits/homo_sapiens-chr21.lm-hits.parquet"]["reason"] == "Parquet stale"
+    assert by_id["modules/longevitymap/weights.parquet"]["reason"] == "hits stale"
     build(project, cache, "parquet", "longevitymap")
     assert agree()["up_to_date"] is True
 

@@ -33,7 +33,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--no-first-run",
          "--window-size=1400,1000"]
-CELL_STAGES = ("vcf", "parquet", "lm-table")
+CELL_STAGES = ("vcf", "parquet", "lm-hits", "lm-table")
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,7 @@
   function rowsOf(stage) { return doc.rows.filter((r) => r.stage === stage); }
 
   function drawGraph() {
-    const W = 980, H = 300;
+    const W = 980, H = 320;
     const svg = sv('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'lineage graph'});
     svg.append(sv('defs', {}, sv('marker', {id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7,
       markerHeight: 7, orient: 'auto-start-reverse'}, sv('path', {d: 'M0,0 L10,5 L0,10 z', fill: '#8a94a3'}))));
@@ -119,6 +119,7 @@
       curation: {x: 10, y: 200, w: 130, h: 62, title: 'LongevityMap', sub: 'curation (HTTP)', ext: true},
       sqlite: {x: 170, y: 200, w: 130, h: 62, title: 'longevitymap.sqlite', sub: 'fetch + check', rows: src},
       inputs: {x: 375, y: 155, w: 150, h: 50, title: 'inputs.txt', sub: 'file list, CURATOR, METHOD', rows: inp},
+      hits: {x: 330, y: 225, w: 215, h: 85, title: 'LongevityMap hits', sub: 'per-file semi-join (map)', rows: rowsOf('lm-hits'), cells: true},
       tables: {x: 575, y: 185, w: 215, h: 100, title: 'module tables', sub: 'DuckDB sql/*.sql', rows: rowsOf('lm-table'), cells: true},
       hub2: {x: 820, y: 200, w: 150, h: 62, title: 'Hub: annotators', sub: uploadSub(upl('longevitymap')), ext: true, upload: upl('longevitymap')},
     };
@@ -130,7 +131,8 @@
     const edges = [
       curve(R(N.listing), L(N.manifest)), curve(R(N.manifest), L(N.vcf)), curve(R(N.vcf), L(N.parquet)),
       curve(R(N.parquet), L(N.hub1)), curve(R(N.curation), L(N.sqlite)),
-      `M${B(N.sqlite)[0]},${B(N.sqlite)[1]} C${B(N.sqlite)[0]},${H - 2} ${N.tables.x - 60},${H - 2} ${N.tables.x},${N.tables.y + 80}`,
+      curve(B(N.sqlite), L(N.hits), true), curve(R(N.hits), [N.tables.x, N.tables.y + 80]),
+      curve(B(N.parquet, 0.1), T(N.hits, 0.9), true),
       curve(B(N.parquet, 0.3), T(N.inputs, 0.7), true), curve(R(N.inputs), [N.tables.x, N.tables.y + 25]),
       curve(B(N.parquet, 0.7), T(N.tables, 0.7), true), curve(R(N.tables), L(N.hub2)),
     ];
@@ -239,7 +241,7 @@
       if (!r) { box.replaceChildren(el('p', {class: 'hint'}, selected.id + ': not in this status')); return; }
       box.replaceChildren(rowDetails(r));
     } else {
-      const map = {manifest: 'manifest', vcf: 'vcf', parquet: 'parquet', sqlite: 'lm-source', inputs: 'lm-inputs', tables: 'lm-table'};
+      const map = {manifest: 'manifest', vcf: 'vcf', parquet: 'parquet', sqlite: 'lm-source', hits: 'lm-hits', inputs: 'lm-inputs', tables: 'lm-table'};
       const stage = map[selected.id];
       if (!stage) { box.replaceChildren(externalDetails(selected.id)); return; }
       const rows = rowsOf(stage);
