@@ -28,10 +28,11 @@ import typer
 
 import common
 import config
+import longevitymap  # light: the heavy libraries are imported inside its functions
 
 UP = "up to date"
 STAGES = ("manifest", "vcf", "parquet", "lm-source", "lm-inputs", "lm-table")
-LM_MODULE, LM_PHENOTYPE = "longevitymap", "longevity"  # as in longevitymap.py
+LM_MODULE = longevitymap.MODULE
 LM_OUTPUTS = ("annotations.parquet", "studies.parquet", "weights.parquet", "unresolved.tsv", "conflicts.tsv")
 CONVERTER = common.ROOT / "scripts" / "vcf2parquet.py"
 LM_SCRIPT = common.ROOT / "scripts" / "longevitymap.py"
@@ -275,17 +276,6 @@ def lm_ensembl(cfg: dict, parquets: list[Path]) -> list[Path]:
     return [Path(os.path.abspath(common.ROOT / f)) for f in found if f.endswith(".parquet")]
 
 
-def lm_inputs_text(cfg: dict, files: list[Path]) -> str:
-    """What `longevitymap.py inputs` would write (longevitymap.inputs_text), computed here
-    so that status never imports the heavy module nor writes anything."""
-    lines = ["# Inputs of the LongevityMap tables (written by `longevitymap.py inputs`; a change",
-             "# here makes `make longevitymap` rebuild them).",
-             f"module = {LM_MODULE}", f"phenotype = {LM_PHENOTYPE}",
-             f"curator = {cfg['curator']}", f"method = {cfg['method']}"]
-    lines += [f"ensembl = {os.path.abspath(f)}" for f in files]
-    return "\n".join(lines) + "\n"
-
-
 def inputs_change(old: str | None, new: str) -> str:
     """Name what differs between two inputs.txt texts: "CURATOR changed", ..."""
     if old is None:
@@ -367,7 +357,7 @@ def lm_rule(cfg: dict, ensembl: list[Row], parquets: list[Path], module: Path,
     keyfile = module / "inputs.key"
     key = " ".join([config.lm_params_key(cfg), *(os.path.abspath(f) for f in files)])
     inp = Row(inputs, "lm-inputs", target=str(inputs))
-    want = lm_inputs_text(cfg, files)
+    want = longevitymap.inputs_text(cfg, [str(f) for f in files])
     have = read_text(inputs)
     t_in, t_key = mtime(inputs), mtime(keyfile)
     if t_in is not None and (make_file_text(keyfile) != key or t_key is None or t_key > t_in):
