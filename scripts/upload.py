@@ -151,6 +151,17 @@ def ensembl_repo(cfg: dict, species: str) -> str:
     return base if species == DEFAULT_SPECIES else f"{base}_{species}"
 
 
+def species_repo(cfg: dict, species: str, repo: str | None) -> str:
+    """The dataset repo for ``species``: --repo, else its default (ensembl_repo). Another
+    species than homo_sapiens in hf_ensembl_repo itself is refused before any request."""
+    repo_id = repo or ensembl_repo(cfg, species)
+    if species != DEFAULT_SPECIES and repo_id == cfg["hf_ensembl_repo"]:
+        raise Failure(f"refusing to upload {species} to datasets/{repo_id}: hf_ensembl_repo is the "
+                      f"{DEFAULT_SPECIES} dataset (one repo holds one species); {species} goes to "
+                      f"{ensembl_repo(cfg, species)} by default, or pass another --repo. Nothing was sent.")
+    return repo_id
+
+
 def file_species(path: str) -> str:
     """data/mus_musculus-chr1.parquet -> mus_musculus (the name before the first '-')."""
     return path.rsplit("/", 1)[-1].removesuffix(".parquet").split("-", 1)[0]
@@ -679,11 +690,10 @@ def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str 
     if species:
         cfg["species"] = species
     species = str(cfg["species"])
-    repo_id = repo or ensembl_repo(cfg, species)
-    if species != DEFAULT_SPECIES and repo_id == cfg["hf_ensembl_repo"]:
-        common.die(f"refusing to upload {species} to datasets/{repo_id}: hf_ensembl_repo is the "
-                   f"{DEFAULT_SPECIES} dataset (one repo holds one species); {species} goes to "
-                   f"{ensembl_repo(cfg, species)} by default, or pass another --repo. Nothing was sent.")
+    try:
+        repo_id = species_repo(cfg, species, repo)
+    except Failure as exc:
+        common.die(str(exc))
 
     def items_fn():
         files, aside, left_out = ensembl_files(cfg, allow_partial)
@@ -817,11 +827,12 @@ def stage(parquet: Path = typer.Argument(..., help="One Parquet file of the spec
     from huggingface_hub.utils import disable_progress_bars
 
     cfg = common.load_config()
-    repo_id = repo or cfg["hf_ensembl_repo"]
+    species = str(cfg["species"])
     if not sys.stderr.isatty():
         disable_progress_bars()
 
     def go():
+        repo_id = species_repo(cfg, species, repo)
         if not parquet.is_file():
             raise Failure(f"{parquet}: no such Parquet file")
         facts = hubcard.parquet_facts(parquet)
@@ -833,6 +844,7 @@ def stage(parquet: Path = typer.Argument(..., help="One Parquet file of the spec
             if create_repo:
                 hub_call(cfg, "creating the repo",
                          lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, exist_ok=True))
+            check_species(cfg, api, repo_id, species, "main")
             hub_call(cfg, f"creating the branch {branch}",
                      lambda: api.create_branch(repo_id, branch=branch, repo_type=REPO_TYPE, exist_ok=True))
             fill_digests([item], DigestCache(Path(cfg["cache_dir"]) / DIGEST_CACHE))
@@ -877,12 +889,12 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
     from huggingface_hub.utils import disable_progress_bars
 
     cfg = common.load_config()
-    repo_id = repo or cfg["hf_ensembl_repo"]
     if not sys.stderr.isatty():
         disable_progress_bars()
 
     def go():
         species, facts = planned_reports(plan, reports, cfg)
+        repo_id = species_repo(cfg, species, repo)
         release = hubcard.summary([f["release"] for f in facts])
         if release.startswith("mixed") and not revision:
             raise Failure(f"the legs' reports come from several Ensembl releases ({release}): pin "
@@ -905,6 +917,7 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
         if wrong:
             raise Failure(f"the staging branch datasets/{repo_id}@{branch} does not hold the planned files: "
                           + "; ".join(wrong) + "; main is unchanged")
+        check_species(cfg, api, repo_id, species, "main")
         record = next((f["first_record"] for f in facts if f.get("first_record")), None)
         card = hubcard.card_from_facts(repo_id, species, facts, record).encode()
         items = [Item(p, size=f["size"], sha256=f["sha256"]) for p, f in zip(paths, facts)]

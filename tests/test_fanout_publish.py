@@ -258,3 +258,42 @@ def test_gather_refuses_a_staged_file_that_differs_from_its_report(hubs, tmp_pat
     assert r.returncode == 1
     assert f"data/{files[1].name} differs from its leg's report" in r.stderr and files[0].name not in r.stderr
     assert hub.commits(REPO) == main
+
+
+def test_legs_and_gather_keep_one_species_per_repo(hubs, tmp_path):
+    """A mouse fan-out stages and publishes into the mouse repo (<hf_ensembl_repo>_mus_musculus);
+    aimed at the human repo, or at a repo holding another species, it is refused before
+    anything is staged or committed."""
+    from test_upload import write_variants
+
+    _, hub = hubs
+    mouse_repo = f"{REPO}_mus_musculus"
+    hub.add_repo(mouse_repo)
+    parquet = tmp_path / "cache" / "ensembl" / "mus_musculus" / "mus_musculus.parquet"
+    write_variants(parquet, "1", ["rs9"])
+    env = dict(hub_env(hub, tmp_path / "cache", tmp_path), SPECIES="mus_musculus")
+    reports = tmp_path / "reports"
+    plan = tmp_path / "targets.json"
+    plan.write_text(json.dumps({"species": "mus_musculus", "files": [{"name": "mus_musculus.vcf.gz"}]}))
+    assert upload(env, "report", str(parquet), str(reports / "mus_musculus.json")).returncode == 0
+
+    human_before = hub.commits(REPO)
+    for args in (("stage", str(parquet), "--repo", REPO), ("gather", str(reports), "--plan", str(plan), "--repo", REPO)):
+        r = upload(env, *args)
+        assert r.returncode == 1 and "refusing to upload mus_musculus to datasets/" + REPO in r.stderr, r.stderr
+    assert hub.commits(REPO) == human_before and hub.branch_names(REPO) == ["main"]
+
+    # the mouse repo already holds a human file: refused before staging
+    hub.put(mouse_repo, {"data/homo_sapiens-chr1.parquet": b"x"})
+    r = upload(env, "stage", str(parquet))
+    assert r.returncode == 1 and "it holds homo_sapiens data" in r.stderr, r.stderr
+    assert hub.branch_names(mouse_repo) == ["main"]
+    hub.repos.pop(mouse_repo)
+    hub.add_repo(mouse_repo)
+
+    st = upload(env, "stage", str(parquet))
+    assert st.returncode == 0, st.stderr
+    g = upload(env, "gather", str(reports), "--plan", str(plan))
+    assert g.returncode == 0, g.stderr
+    assert {p for p in hub.files(mouse_repo) if p.startswith("data/")} == {"data/mus_musculus.parquet"}
+    assert hub.commits(REPO) == human_before
