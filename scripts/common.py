@@ -128,6 +128,12 @@ def vcf_stem(name: str) -> str:
     return name.removesuffix(".gz").removesuffix(".bgz").removesuffix(".vcf")
 
 
+def file_label(species: str, stem: str) -> str:
+    """The short name of a species' file: homo_sapiens-chr21 -> chr21; mus_musculus ->
+    mus_musculus (a single-file species)."""
+    return stem.removeprefix(f"{species}-") if stem != species else stem
+
+
 def manifest(cfg: dict) -> list[ManifestEntry]:
     """The species' files as discovery listed them in vcf_urls.json, in its order: the
     pipeline's own set of VCF and Parquet targets (the same as the Make fragment's

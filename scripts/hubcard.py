@@ -109,12 +109,6 @@ def data_paths(species: str, files: list[Path]) -> str | list[str]:
     return paths[0] if len(paths) == 1 else paths
 
 
-def label(species: str, name: str) -> str:
-    """homo_sapiens-chr21.parquet -> chr21; mus_musculus.parquet -> mus_musculus."""
-    stem = Path(name).stem
-    return stem.removeprefix(f"{species}-") if stem != species else stem
-
-
 def ensembl_card(repo_id: str, species: str, files: list[Path], facts: list[dict],
                  left_out: list[str] = ()) -> str:
     """The card from local files: their footer facts and the first file's first record."""
@@ -175,8 +169,8 @@ def card_from_facts(repo_id: str, species: str, facts: list[dict], record: dict 
              f"| Total size | {common.human_bytes(size)} ({size:,} bytes) |", "",
              "## Files", ""]
     if left_out:
-        included = ", ".join(label(species, f["name"]) for f in facts)
-        missing = ", ".join(label(species, n) for n in sorted(left_out, key=natural_key))
+        included = ", ".join(common.file_label(species, Path(f["name"]).stem) for f in facts)
+        missing = ", ".join(common.file_label(species, Path(n).stem) for n in sorted(left_out, key=natural_key))
         lines += [f"**Partial:** this upload holds {len(facts)} of the {len(facts) + len(left_out)} files "
                   f"selected from Ensembl's listing for {species}. Included: {included}. Not included: {missing}.", ""]
     lines += ["| file | rows | size |", "|---|---:|---:|"]

@@ -241,11 +241,6 @@ class Row:
         }
 
 
-def partition_of(stem: str, species: str) -> str:
-    """homo_sapiens-chr21 -> chr21; mus_musculus -> mus_musculus."""
-    return stem.removeprefix(f"{species}-") if stem != species else species
-
-
 def parquet_footer(path: Path) -> tuple[int | None, dict]:
     """Rows and key-value metadata from the footer only (no data pages read)."""
     import pyarrow.parquet as pq
@@ -463,7 +458,7 @@ def collect(cfg: dict) -> dict:
     vcf_rows, pq_rows = [], []
     sums = None
     for e in entries:
-        part = partition_of(e.stem, species)
+        part = common.file_label(species, e.stem)
         v = Row(e.vcf, "vcf", part, target=str(e.vcf))
         v.step_records = log.records(e.vcf, "fetch")
         stamp = sdir / "expected" / e.name

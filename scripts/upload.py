@@ -471,17 +471,23 @@ def remote_state(api, repo_id: str, paths: list[str]):
     return info.sha, files
 
 
+def unchanged(item: Item, remote) -> bool:
+    """Does the remote file (RepoFile or None) hold the item's content? An LFS file is
+    compared by SHA-256, any other by its git blob id."""
+    if remote is None:
+        return False
+    return remote.lfs.sha256 == item.sha256 if remote.lfs is not None else remote.blob_id == item.git_sha1
+
+
 def decide(item: Item, remote) -> None:
     """Set item.action and item.reason from the remote file (RepoFile or None)."""
+    same = unchanged(item, remote)
+    item.action = "skip" if same else "upload"
     if remote is None:
-        item.action, item.reason = "upload", "new (not on the Hub)"
+        item.reason = "new (not on the Hub)"
     elif remote.lfs is not None:
-        same = remote.lfs.sha256 == item.sha256
-        item.action = "skip" if same else "upload"
         item.reason = "unchanged (same SHA-256)" if same else "changed (SHA-256 differs)"
     else:
-        same = remote.blob_id == item.git_sha1
-        item.action = "skip" if same else "upload"
         item.reason = "unchanged (same content)" if same else "changed (content differs)"
 
 
@@ -956,9 +962,7 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
             def attempt():
                 if not state_box["first"]:  # a lost answer: did the commit go through?
                     new_head, new_remote = remote_state(api, repo_id, [i.path_in_repo for i in items])
-                    if all(i.action != "upload" or (new_remote.get(i.path_in_repo) is not None and (
-                            (new_remote[i.path_in_repo].lfs and new_remote[i.path_in_repo].lfs.sha256 == i.sha256)
-                            or new_remote[i.path_in_repo].blob_id == i.git_sha1)) for i in items):
+                    if all(i.action != "upload" or unchanged(i, new_remote.get(i.path_in_repo)) for i in items):
                         return new_head
                     state_box["head"] = new_head
                 state_box["first"] = False
