@@ -187,8 +187,8 @@ BENCH_RECORDS ?= 2000000
 bench: bench-vcf bench-longevitymap bench-status
 
 ## bench-vcf: time VCF -> Parquet against the polars-bio baseline (BENCH_RECORDS; bench/vcf2parquet.json)
-bench-vcf: scripts/vcfbench.py scripts/vcf2parquet.py scripts/synthvcf.py | $(VENV_OK)
-	$(PY) scripts/vcfbench.py --records $(BENCH_RECORDS) --json bench/vcf2parquet.json
+bench-vcf: scripts/dev/vcfbench.py scripts/vcf2parquet.py scripts/dev/synthvcf.py | $(VENV_OK)
+	$(PY) scripts/dev/vcfbench.py --records $(BENCH_RECORDS) --json bench/vcf2parquet.json
 
 # ---------------------------------------------------------------- longevitymap
 # The curated SQLite is fetched (or copied from a local path) once, checked, and kept;
@@ -260,12 +260,12 @@ endif
 LM_BENCH_ROWS ?= 20000000
 LM_BENCH_SET  := bench/longevitymap/ensembl-$(LM_BENCH_ROWS)/manifest.json
 
-$(LM_BENCH_SET): scripts/lmbench.py scripts/lmfixture.py | $(VENV_OK)
-	$(PY) scripts/lmbench.py data $(@D) --rows $(LM_BENCH_ROWS)
+$(LM_BENCH_SET): scripts/dev/lmbench.py scripts/dev/lmfixture.py | $(VENV_OK)
+	$(PY) scripts/dev/lmbench.py data $(@D) --rows $(LM_BENCH_ROWS)
 
 ## bench-longevitymap: time `longevitymap` on a synthetic set of LM_BENCH_ROWS Ensembl rows (bench/longevitymap.json)
 bench-longevitymap: $(LM_BENCH_SET) | $(VENV_OK)
-	$(PY) scripts/lmbench.py run $(<D) bench/longevitymap.json
+	$(PY) scripts/dev/lmbench.py run $(<D) bench/longevitymap.json
 
 # ---------------------------------------------------------------- status
 # Where the pipeline stands, worked out from the files and step logs (no network, no
@@ -278,7 +278,7 @@ status: | $(VENV_OK)
 
 ## bench-status: time `status --json` on a synthetic full human cache (25 VCF + 25 Parquet, 10,000-line log)
 bench-status: | $(VENV_OK)
-	$(PY) scripts/statusbench.py --json bench/status.json
+	$(PY) scripts/dev/statusbench.py --json bench/status.json
 
 # ---------------------------------------------------------------- ui / report
 # The local web page (ui/server.py, `just ui`) and the same page written once as one
@@ -308,7 +308,7 @@ consumer-layout: | $(VENV_OK)
 # ---------------------------------------------------------------- project
 ## demo: run the pipeline on the bundled offline mini-mirror (into demo/cache)
 demo: $(VENV_OK)
-	$(PY) scripts/demo.py
+	$(PY) scripts/dev/demo.py
 
 ## lint: ruff (pyflakes and pycodestyle errors) over the Python code
 lint: $(VENV_OK)

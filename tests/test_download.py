@@ -21,15 +21,10 @@ HUMAN = ["homo_sapiens-chr19.vcf.gz", "homo_sapiens-chr21.vcf.gz", "homo_sapiens
 CHR21 = "/homo_sapiens/homo_sapiens-chr21.vcf.gz"
 
 
-@pytest.fixture(scope="session")
-def built_mirror(tmp_path_factory) -> Path:
-    return mirror.build(tmp_path_factory.mktemp("mirror"))
-
-
 @pytest.fixture
-def site(built_mirror, tmp_path) -> Path:
+def site(mirror_site, tmp_path) -> Path:
     """A private copy of the mirror, so a test may change files on the server."""
-    return Path(shutil.copytree(built_mirror, tmp_path / "site"))
+    return Path(shutil.copytree(mirror_site, tmp_path / "site"))
 
 
 @pytest.fixture

@@ -22,17 +22,6 @@ HUMAN = ["homo_sapiens-chr19", "homo_sapiens-chr21", "homo_sapiens-chrMT", "homo
 TABLES = sorted(longevitymap.OUTPUTS)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    return mirror.build(tmp_path_factory.mktemp("mirror"))
-
-
-@pytest.fixture
-def server(site):
-    with mirror.MirrorServer(site) as srv:
-        yield srv
-
-
 def lm_env(server) -> dict:
     return {"LONGEVITYMAP_URL": f"{server.url}/longevitymap/longevitymap.sqlite"}
 
@@ -85,10 +74,10 @@ def test_single_file_goal_from_empty_cache_matches_make_parquet(server, tmp_path
     assert again.returncode == 0 and "vcf2parquet" not in again.stdout, output(again)
 
 
-def test_file_goal_rediscovers_when_base_url_changed(site, tmp_path):
+def test_file_goal_rediscovers_when_base_url_changed(mirror_site, tmp_path):
     cache = tmp_path / "cache"
     target = str(cache / "ensembl/homo_sapiens/homo_sapiens-chr21.parquet")
-    with mirror.MirrorServer(site) as first, mirror.MirrorServer(site) as second:
+    with mirror.MirrorServer(mirror_site) as first, mirror.MirrorServer(mirror_site) as second:
         assert make(target, cache=cache, server=first).returncode == 0
         (cache / "ensembl/homo_sapiens/homo_sapiens-chr21.parquet").unlink()
         (cache / "ensembl/homo_sapiens/vcf/homo_sapiens-chr21.vcf.gz").unlink()
@@ -176,12 +165,12 @@ def test_make_longevitymap_from_hits_equals_the_whole_set_and_runs_from_hits_alo
     assert again.returncode == 0 and "longevitymap.py build" not in again.stdout, output(again)
 
 
-def test_refresh_with_a_new_base_url_is_used_by_file_goals(site, tmp_path):
+def test_refresh_with_a_new_base_url_is_used_by_file_goals(mirror_site, tmp_path):
     """`make refresh` records the new BASE_URL in discovery.key: a file goal after it
     downloads from the refreshed listing without discovering again."""
     cache = tmp_path / "cache"
     target = str(cache / "ensembl/homo_sapiens/homo_sapiens-chr21.parquet")
-    with mirror.MirrorServer(site) as first, mirror.MirrorServer(site) as second:
+    with mirror.MirrorServer(mirror_site) as first, mirror.MirrorServer(mirror_site) as second:
         assert make("targets-json", cache=cache, server=first).returncode == 0
         assert make("refresh", cache=cache, server=second).returncode == 0
         before = len(second.log)

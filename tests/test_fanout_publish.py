@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 import longevitymap
-import mirror
 from helpers import ROOT, make, output
 from hubstub import FakeHub
 
@@ -24,17 +23,6 @@ PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python
 REPO = "test-org/ensembl_variations"
 TOKEN = "hf_test_write_token_0123456789"
 TABLES = sorted(longevitymap.OUTPUTS)
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    return mirror.build(tmp_path_factory.mktemp("mirror"))
-
-
-@pytest.fixture
-def server(site):
-    with mirror.MirrorServer(site) as srv:
-        yield srv
 
 
 def new_hub() -> FakeHub:

@@ -719,7 +719,7 @@ def test_bench_data_is_deterministic_and_run_reports(tmp_path):
     df = pl.read_parquet(tmp_path / "a" / "*.parquet")
     assert df.schema["start"] == pl.UInt32 and df.schema["alts"] == pl.List(pl.String)
     assert df["id"].n_unique() == df.height
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "lmbench.py"), "run", str(tmp_path / "a"),
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "dev" / "lmbench.py"), "run", str(tmp_path / "a"),
                         str(tmp_path / "out" / "result.json")], capture_output=True, text=True, timeout=120,
                        env={k: v for k, v in os.environ.items() if k not in ("ENSEMBL_PARQUET", "CACHE_DIR")})
     assert r.returncode == 0, r.stderr

@@ -33,7 +33,7 @@ GOALS = ["vcfs", "parquets", "longevitymap"]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(tmp_path_factory, mirror_site):
     """A copy of the project to run make in, and the mini mirror served."""
     repo = tmp_path_factory.mktemp("repo")
     for name in ("Makefile", "config.toml", "pyproject.toml", "uv.lock"):
@@ -41,8 +41,7 @@ def project(tmp_path_factory):
     for name in ("scripts", "sql"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / ".venv").symlink_to(ROOT / ".venv")
-    site = mirror.build(tmp_path_factory.mktemp("mirror"))
-    with mirror.MirrorServer(site) as server:
+    with mirror.MirrorServer(mirror_site) as server:
         yield repo, server
 
 

@@ -352,10 +352,9 @@ def test_cli_exit_codes_and_one_line_summary(tmp_path):
 # --------------------------------------------------------------- make parquet
 
 @pytest.fixture(scope="module")
-def served_mirror(tmp_path_factory):
-    site = mirror.build(tmp_path_factory.mktemp("mirror"))
-    with mirror.MirrorServer(site) as server:
-        yield site, server
+def served_mirror(mirror_site):
+    with mirror.MirrorServer(mirror_site) as server:
+        yield mirror_site, server
 
 
 def test_make_parquet_noop_and_force(served_mirror, tmp_path):

@@ -1,6 +1,6 @@
 """Benchmark of `status --json` on a synthetic full human cache.
 
-    python scripts/statusbench.py --json bench/status.json
+    python scripts/dev/statusbench.py --json bench/status.json
 
 Writes, under bench/status/cache (replaced each run), what a finished human download
 and conversion leave behind: vcf_urls.json with the 25 per-chromosome files (chr1-22,
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import typer
 
+import onpath  # noqa: F401 - scripts/ on sys.path, before the pipeline's modules
 import common
 import config
 
@@ -49,8 +50,8 @@ def build(cache: Path) -> dict[str, str]:
     (sdir / "expected").mkdir()
     names = [f"{SPECIES}-chr{c}.vcf.gz" for c in CHROMOSOMES]
     urls = [f"{BASE_URL}{SPECIES}/{n}" for n in names]
-    # an hour ago (after the converter's last edit, which Make compares too), in build order below
-    t0 = max(time.time() - 3600, (common.ROOT / "scripts" / "vcf2parquet.py").stat().st_mtime + 1)
+    # an hour ago (after the last edit of the pipeline's code, which Make compares too), in build order below
+    t0 = max(time.time() - 3600, max(p.stat().st_mtime for p in (common.ROOT / "scripts").glob("*.py")) + 1)
     stamp = lambda path, step: os.utime(path, (t0 + step, t0 + step))  # noqa: E731
 
     (sdir / "discovery.key").write_text(config.discovery_key(cfg) + "\n")

@@ -1,7 +1,7 @@
 """A mini Ensembl mirror: build it, and serve it over HTTP on 127.0.0.1.
 
-  python scripts/mirror.py build DIR            # generate the mirror (deterministic)
-  python scripts/mirror.py serve DIR --port 0   # serve it; prints the URL
+  python scripts/dev/mirror.py build DIR            # generate the mirror (deterministic)
+  python scripts/dev/mirror.py serve DIR --port 0   # serve it; prints the URL
 
 The mirror has Ensembl's layout (`<species>/` directories with per-chromosome or
 single-file VCFs, the subsets and indexes the tool must skip, README, a CHECKSUMS file
@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import typer
 
+import onpath  # noqa: F401 - scripts/ on sys.path, before the pipeline's modules
 import common
 import lmfixture
 import sumcheck

@@ -7,7 +7,7 @@ records are sorted by position on one chromosome, about 88% SNVs, the rest indel
 about 13% multi-allelic, ids ``rs<N>`` with N >= 1.5e9 (distinct from planted ones). The same arguments always give the same
 bytes. Records are written in chunks, so millions of them never sit in memory.
 
-    python scripts/synthvcf.py OUT.vcf.gz --records 100000 --seed 1 --chrom 21
+    python scripts/dev/synthvcf.py OUT.vcf.gz --records 100000 --seed 1 --chrom 21
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Iterable, Iterator
 
 import typer
 
+import onpath  # noqa: F401 - scripts/ on sys.path, before the pipeline's modules
 import common
 
 _EVIDENCE_URL = "https://www.ensembl.org/info/genome/variation/prediction/variant_quality.html#evidence_status"

@@ -1,6 +1,6 @@
 """Run the whole pipeline on the bundled offline mini-mirror and show what it made.
 
-Builds the mini Ensembl mirror (scripts/mirror.py) into demo/mirror, serves it on
+Builds the mini Ensembl mirror (scripts/dev/mirror.py) into demo/mirror, serves it on
 127.0.0.1 on a free port, runs `make download parquet longevitymap` for homo_sapiens
 and `make download parquet` for mus_musculus into a fresh demo/cache, runs the human
 pipeline a second time to show it has nothing left to do, then prints the files, ends
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 
+import onpath  # noqa: F401 - scripts/ on sys.path, before the pipeline's modules
 import common
 import mirror
 
@@ -59,7 +60,7 @@ def main(fresh: bool = typer.Option(True, help="Start from an empty demo/cache."
     """Run the demo."""
     mirror_dir, cache = DEMO / "mirror", DEMO / "cache"
     stamp = mirror_dir / ".built"
-    sources = [common.ROOT / "scripts" / n for n in ("mirror.py", "synthvcf.py", "lmfixture.py")]
+    sources = [common.ROOT / "scripts" / "dev" / n for n in ("mirror.py", "synthvcf.py", "lmfixture.py")]
     if not stamp.exists() or any(s.stat().st_mtime > stamp.stat().st_mtime for s in sources):
         shutil.rmtree(mirror_dir, ignore_errors=True)
         mirror.build(mirror_dir)
@@ -95,7 +96,7 @@ def see(cache: Path, base_url: str, species: str) -> None:
     print(f"  .venv/bin/just ui {' '.join(words)}")
     print(f"or as one HTML file ({cache_arg}/report.html): make report {' '.join(words)}")
     print("(The mini mirror has stopped: parquet, longevitymap, verify and one-file runs work offline; for download "
-          f"or refresh serve it again first: .venv/bin/python scripts/mirror.py serve demo/mirror "
+          f"or refresh serve it again first: .venv/bin/python scripts/dev/mirror.py serve demo/mirror "
           f"--port {base_url.rstrip('/').rsplit(':', 1)[-1]})")
 
 

@@ -1,7 +1,7 @@
 """Benchmark of `longevitymap` on a synthetic Ensembl Parquet set.
 
-    python scripts/lmbench.py data DIR --rows 20000000     # the synthetic set (cached)
-    python scripts/lmbench.py run DIR OUT.json             # time the real script on it
+    python scripts/dev/lmbench.py data DIR --rows 20000000     # the synthetic set (cached)
+    python scripts/dev/lmbench.py run DIR OUT.json             # time the real script on it
 
 `data` writes, with DuckDB straight to Parquet (no VCF), `--files` per-chromosome
 files in the Ensembl Parquet layout (chrom, start, end, id, ref, alt, alts, qual,
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import typer
 
+import onpath  # noqa: F401 - scripts/ on sys.path, before the pipeline's modules
 import common
 import lmfixture
 from synthvcf import CLIN_FLAGS, SOURCE_FLAGS  # the flags of the generator's release-114 header
@@ -168,7 +169,7 @@ def run(data_dir: Path = typer.Argument(..., help="Directory written by `data`")
     sqlite = lmfixture.build_sqlite(work / "curation.sqlite")
     cfg = common.load_config()
     env = {**os.environ, "CACHE_DIR": str(work / "cache"), "ENSEMBL_PARQUET": str(data_dir / "*.parquet")}
-    script = Path(__file__).with_name("longevitymap.py")
+    script = common.ROOT / "scripts" / "longevitymap.py"
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, str(script), "build", "--sqlite", str(sqlite)], env=env)
     seconds = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """Benchmark VCF -> Parquet: the decompression floor, the polars-bio baseline, this
 project's converter, side by side on one synthetic Ensembl-shaped VCF.
 
-  python scripts/vcfbench.py [--records 2000000] [--json bench/vcf2parquet.json]
+  python scripts/dev/vcfbench.py [--records 2000000] [--json bench/vcf2parquet.json]
 
 Inputs are generated once by synthvcf.py (deterministic) and cached under bench/vcf/.
 Every measurement runs in its own subprocess; its true peak RSS is the kernel's
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import typer
 
+import onpath  # noqa: F401 - scripts/ on sys.path, before the pipeline's modules
 import common
 
 BENCH = common.ROOT / "bench"
@@ -73,7 +74,7 @@ def bench_input(records: int) -> Path:
     import synthvcf
 
     path = BENCH / "vcf" / f"synthetic-{records}.vcf.gz"
-    gen = SCRIPTS / "synthvcf.py"
+    gen = Path(synthvcf.__file__)
     if not path.exists() or path.stat().st_mtime < gen.stat().st_mtime:
         common.say(f"generating {path.relative_to(common.ROOT)} ({records:,} records, cached for next runs)")
         t = time.perf_counter()
@@ -163,7 +164,7 @@ def in_child(func: str, *args: Path):
     """Call one of the checks above in a child process: polars never loads into this
     one, whose peak RSS would otherwise show up in the children's (Linux copies the
     parent's high-water mark into a vfork()ed child at exec)."""
-    code = (f"import json, sys; sys.path.insert(0, {str(SCRIPTS)!r}); import vcfbench; "
+    code = (f"import json, sys; sys.path[:0] = [{str(SCRIPTS / 'dev')!r}, {str(SCRIPTS)!r}]; import vcfbench; "
             f"print(json.dumps(vcfbench.{func}(*sys.argv[1:])))")
     out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
     if out.returncode != 0:

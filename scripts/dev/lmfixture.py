@@ -1,7 +1,7 @@
 """A small demo LongevityMap curation: a SQLite with the real schema, and the VCF
 records the demo mirror must carry so that the demo yields non-empty weights.
 
-    python scripts/lmfixture.py OUT.sqlite      # write the demo curation
+    python scripts/dev/lmfixture.py OUT.sqlite      # write the demo curation
 
 `build_sqlite(path)` writes the curation; tests pass their own rows through the
 keyword arguments. `DEMO_VARIANTS` are (chrom, pos, rsid, ref, alt, info) records
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 
+import onpath  # noqa: F401 - scripts/ on sys.path, before the pipeline's modules
 import common
 
 # The tables of just_longevitymap's data/longevitymap.sqlite, as created there.
