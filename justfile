@@ -85,19 +85,19 @@ report *args:
 # CI legs (README "Running on CI runners"): one Parquet file's facts as a JSON report (no network)
 upload-report *args:
     @make --no-print-directory -s venv
-    @{{env_args}} {{py}} scripts/upload.py report "$@"
+    @{{env_args}} {{py}} scripts/publish_ci.py report "$@"
 
 # CI legs: upload one Parquet file to the dataset's staging branch (staging/<release>)
 upload-stage *args:
     @make --no-print-directory -s venv
-    @{{env_args}} {{py}} scripts/upload.py stage "$@"
+    @{{env_args}} {{py}} scripts/publish_ci.py stage "$@"
 
 # CI gather: check the staging branch against the plan and reports, then ONE commit on main
 upload-gather *args:
     @make --no-print-directory -s venv
-    @{{env_args}} {{py}} scripts/upload.py gather "$@"
+    @{{env_args}} {{py}} scripts/publish_ci.py gather "$@"
 
 # CI gather: fail, naming them, when planned files have no leg report (`just upload-check legs/reports --plan targets.json`)
 upload-check *args:
     @make --no-print-directory -s venv
-    @{{env_args}} {{py}} scripts/upload.py check "$@"
+    @{{env_args}} {{py}} scripts/publish_ci.py check "$@"

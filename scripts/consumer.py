@@ -29,6 +29,7 @@ from pathlib import Path
 import typer
 
 import common
+import hubclient
 import hubcard
 import upload
 from common import Failure, say
@@ -79,7 +80,7 @@ def modules_yaml(cfg: dict, modules: Path | None) -> str:
     import yaml
 
     data = {
-        "ensembl_source": {"repo_id": upload.ensembl_repo(cfg, str(cfg["species"]))},
+        "ensembl_source": {"repo_id": hubclient.ensembl_repo(cfg, str(cfg["species"]))},
         "sources": [{"url": str(modules), "kind": "collection"}] if modules else [],
     }
     if modules:
@@ -120,7 +121,7 @@ def layout() -> None:
 
         modules = None
         tables = [module_dir(cfg) / f"{t}.parquet" for t in hubcard.MODULE_TABLES]
-        if cfg["species"] != upload.DEFAULT_SPECIES:
+        if cfg["species"] != hubclient.DEFAULT_SPECIES:
             say(f"the {MODULE} module is a human curation: not laid out for {cfg['species']}")
         elif not all(p.is_file() for p in tables):
             say(f"no {MODULE} module tables in {module_dir(cfg)} (run `make longevitymap`): "

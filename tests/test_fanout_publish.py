@@ -50,7 +50,9 @@ def hub_env(hub: FakeHub, cache: Path, tmp_path: Path) -> dict:
 
 
 def upload(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, str(ROOT / "scripts" / "upload.py"), *args], env=env, cwd=ROOT,
+    """upload.py (ensembl, longevitymap) or publish_ci.py (report, stage, check, gather)."""
+    script = "publish_ci.py" if args[0] in ("report", "stage", "check", "gather") else "upload.py"
+    return subprocess.run([PY, str(ROOT / "scripts" / script), *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
 

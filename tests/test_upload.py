@@ -18,6 +18,7 @@ import yaml
 from huggingface_hub.hf_api import RepoFile
 
 import config
+import hubclient
 import hubcard
 import synthvcf
 import upload
@@ -190,7 +191,7 @@ def test_changed_file_with_same_size_is_uploaded_alone(hub, cache, tmp_path):
     write_variants(path, "22", ["rs200", "rs209"])  # same length, other content
     new = path.read_bytes()
     assert len(new) == len(old) and new != old  # precondition of this test
-    unchanged_oid = upload.hash_file(sdir / f"{SPECIES}-chr21.parquet",
+    unchanged_oid = hubclient.hash_file(sdir / f"{SPECIES}-chr21.parquet",
                                      (sdir / f"{SPECIES}-chr21.parquet").stat().st_size)[0]
     puts_before = hub.count("PUT", unchanged_oid)
 
@@ -210,7 +211,7 @@ def test_digest_cache_is_trusted_while_size_and_mtime_match(hub, cache, tmp_path
     hub.add_repo(ENS_REPO)
     env = make_env(hub, cache, tmp_path)
     assert run(env, "ensembl").returncode == 0
-    digests = json.loads((cache / upload.DIGEST_CACHE).read_text())
+    digests = json.loads((cache / hubclient.DIGEST_CACHE).read_text())
     path = species_dir(cache) / f"{SPECIES}-chr22.parquet"
     assert digests[str(path.resolve())]["size"] == path.stat().st_size
 
@@ -266,7 +267,7 @@ def test_missing_token(hub, cache, tmp_path):
     assert result.returncode == 1
     assert "no Hugging Face token" in result.stderr and "HF_TOKEN" in result.stderr
     assert hub.requests == []
-    assert not (cache / upload.DIGEST_CACHE).exists()  # nothing was hashed
+    assert not (cache / hubclient.DIGEST_CACHE).exists()  # nothing was hashed
 
 
 def test_token_from_login_cache(hub, cache, tmp_path):
@@ -287,7 +288,7 @@ def test_rejected_token_401(hub, cache, tmp_path):
     assert "rejected the token (401" in result.stderr
     assert "hf_not_a_valid_token" not in result.stdout + result.stderr
     assert hub.requests == [("GET", "/api/whoami-v2")]
-    assert not (cache / upload.DIGEST_CACHE).exists()
+    assert not (cache / hubclient.DIGEST_CACHE).exists()
 
 
 @pytest.mark.parametrize("token, message", [
@@ -301,7 +302,7 @@ def test_token_without_write_access_stops_before_hashing(hub, cache, tmp_path, t
     assert result.returncode == 1
     assert message in result.stderr and f"datasets/{ENS_REPO}" in result.stderr
     assert hub.requests == [("GET", "/api/whoami-v2")]
-    assert not (cache / upload.DIGEST_CACHE).exists()  # nothing was hashed
+    assert not (cache / hubclient.DIGEST_CACHE).exists()  # nothing was hashed
     assert token not in result.stdout + result.stderr
 
 
@@ -331,7 +332,7 @@ def test_failure_mid_upload_leaves_remote_unchanged(hub, cache, tmp_path):
     before_files, before_commits = hub.files(ENS_REPO), hub.commits(ENS_REPO)
     path = species_dir(cache) / f"{SPECIES}-chr21.parquet"
     write_variants(path, "21", ["rs100", "rs101", "rs102", "rs103"])
-    new_oid = upload.hash_file(path, path.stat().st_size)[0]
+    new_oid = hubclient.hash_file(path, path.stat().st_size)[0]
     hub.fail("POST", r"/commit/", 500, times=10)  # the LFS upload succeeds, the commit fails
 
     failed = run(env, "ensembl")
@@ -773,11 +774,11 @@ def test_card_species():
     card = ("---\ntags:\n- genomics\n- canis_lupus_familiaris\nconfigs:\n- config_name: default\n"
             "  data_files:\n  - split: train\n    path: data/danio_rerio-*.parquet\n---\n"
             "# Ensembl variations: gallus_gallus\n")
-    assert upload.card_species(card) == {"canis_lupus_familiaris", "danio_rerio", "gallus_gallus"}
-    assert upload.card_species("no front matter, data_files and pretty_name only") == set()
-    assert upload.file_species("data/homo_sapiens-chrMT.parquet") == "homo_sapiens"
-    assert upload.ensembl_repo({"hf_ensembl_repo": "o/ev"}, "homo_sapiens") == "o/ev"
-    assert upload.ensembl_repo({"hf_ensembl_repo": "o/ev"}, "mus_musculus") == "o/ev_mus_musculus"
+    assert hubclient.card_species(card) == {"canis_lupus_familiaris", "danio_rerio", "gallus_gallus"}
+    assert hubclient.card_species("no front matter, data_files and pretty_name only") == set()
+    assert hubclient.file_species("data/homo_sapiens-chrMT.parquet") == "homo_sapiens"
+    assert hubclient.ensembl_repo({"hf_ensembl_repo": "o/ev"}, "homo_sapiens") == "o/ev"
+    assert hubclient.ensembl_repo({"hf_ensembl_repo": "o/ev"}, "mus_musculus") == "o/ev_mus_musculus"
 
 
 # --- the plan, unit by unit -------------------------------------------------------------
@@ -793,26 +794,26 @@ def remote_file(path: str, data: bytes, lfs: bool) -> RepoFile:
 
 
 def test_decide_compares_content_not_size():
-    item = upload.Item("data/x.parquet", data=b"abcd", size=4)
-    upload.fill_digests([item], None)
-    upload.decide(item, None)
+    item = hubclient.Item("data/x.parquet", data=b"abcd", size=4)
+    hubclient.fill_digests([item], None)
+    hubclient.decide(item, None)
     assert (item.action, item.reason) == ("upload", "new (not on the Hub)")
-    upload.decide(item, remote_file("data/x.parquet", b"abcd", lfs=True))
+    hubclient.decide(item, remote_file("data/x.parquet", b"abcd", lfs=True))
     assert item.action == "skip"
-    upload.decide(item, remote_file("data/x.parquet", b"abce", lfs=True))  # same size
+    hubclient.decide(item, remote_file("data/x.parquet", b"abce", lfs=True))  # same size
     assert item.action == "upload" and "SHA-256 differs" in item.reason
-    upload.decide(item, remote_file("data/x.parquet", b"abcd", lfs=False))  # a plain git blob
+    hubclient.decide(item, remote_file("data/x.parquet", b"abcd", lfs=False))  # a plain git blob
     assert item.action == "skip"
-    upload.decide(item, remote_file("data/x.parquet", b"abcX", lfs=False))
+    hubclient.decide(item, remote_file("data/x.parquet", b"abcX", lfs=False))
     assert item.action == "upload"
 
 
 def test_commit_message_counts_and_release():
-    items = [upload.Item("data/a.parquet", action="upload", reason="new (not on the Hub)"),
-             upload.Item("data/b.parquet", action="upload", reason="changed (SHA-256 differs)"),
-             upload.Item("data/c.parquet", action="skip", reason="unchanged (same SHA-256)"),
-             upload.Item("README.md", action="upload", reason="changed (content differs)")]
-    summary, description = upload.commit_message("ensembl", items, "115")
+    items = [hubclient.Item("data/a.parquet", action="upload", reason="new (not on the Hub)"),
+             hubclient.Item("data/b.parquet", action="upload", reason="changed (SHA-256 differs)"),
+             hubclient.Item("data/c.parquet", action="skip", reason="unchanged (same SHA-256)"),
+             hubclient.Item("README.md", action="upload", reason="changed (content differs)")]
+    summary, description = hubclient.commit_message("Ensembl release 115", "Parquet files", items)
     assert summary == "Ensembl release 115: add 1 and update 1 of 3 Parquet files, README.md"
     assert "data/c.parquet: unchanged" in description
 
