@@ -176,7 +176,9 @@ parquet: | $(DISCOVERY_FAILED)
 
 parquets: $(PARQUETS) | $(DISCOVERY_FAILED)
 
-$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz scripts/vcf2parquet.py $(call forced_for,parquet parquets) | $(VENV_OK)
+# The converter's code is a prerequisite: editing it rebuilds what it made.
+CONVERTER := scripts/vcf2parquet.py scripts/vcftext.py
+$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz $(CONVERTER) $(call forced_for,parquet parquets) | $(VENV_OK)
 	$(PY) scripts/vcf2parquet.py $< $@
 
 # Benchmark on a synthetic Ensembl-shaped VCF of BENCH_RECORDS records (generated once,
@@ -187,7 +189,7 @@ BENCH_RECORDS ?= 2000000
 bench: bench-vcf bench-longevitymap bench-status
 
 ## bench-vcf: time VCF -> Parquet against the polars-bio baseline (BENCH_RECORDS; bench/vcf2parquet.json)
-bench-vcf: scripts/dev/vcfbench.py scripts/vcf2parquet.py scripts/dev/synthvcf.py | $(VENV_OK)
+bench-vcf: scripts/dev/vcfbench.py $(CONVERTER) scripts/dev/synthvcf.py | $(VENV_OK)
 	$(PY) scripts/dev/vcfbench.py --records $(BENCH_RECORDS) --json bench/vcf2parquet.json
 
 # ---------------------------------------------------------------- longevitymap
@@ -244,14 +246,16 @@ $(LM_INPUTS): $(LM_KEYFILE) | $(VENV_OK)
 	@$(PY) scripts/longevitymap.py inputs $(LM_ENSEMBL)
 	@touch $@
 
-# The script reads exactly the Parquet files Make tracks.
-$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) scripts/longevitymap.py $(LM_ENSEMBL) $(LM_INPUTS) $(call forced_for,longevitymap) | $(VENV_OK) $(DISCOVERY_FAILED)
+# The script reads exactly the Parquet files Make tracks. Its code (the script and the
+# modules it runs on) is a prerequisite.
+LM_CODE := scripts/longevitymap.py scripts/ensembl_set.py scripts/duck.py
+$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) $(LM_CODE) $(LM_ENSEMBL) $(LM_INPUTS) $(call forced_for,longevitymap) | $(VENV_OK) $(DISCOVERY_FAILED)
 	$(PY) scripts/longevitymap.py build $(LM_ENSEMBL)
 
 # The map: one Parquet file's records of the curated rsids (not with LM_HITS, whose
 # files are made elsewhere and must not be rebuilt here).
 ifeq ($(LM_HITS),)
-$(LM_HITS_DIR)/%.lm-hits.parquet: $(SPECIES_DIR)/%.parquet $(LM_SQLITE) sql/curated.sql sql/lm_hits.sql scripts/longevitymap.py | $(VENV_OK)
+$(LM_HITS_DIR)/%.lm-hits.parquet: $(SPECIES_DIR)/%.parquet $(LM_SQLITE) sql/curated.sql sql/lm_hits.sql $(LM_CODE) | $(VENV_OK)
 	$(PY) scripts/longevitymap.py hits $< $@
 endif
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import lmfixture
+import ensembl_set
 import longevitymap
 import mirror
 from helpers import make, output
@@ -135,7 +136,7 @@ def test_hits_give_the_same_tables_as_the_whole_set(tmp_path):
     assert set(reduced) == set(whole)
     for name in whole:
         assert reduced[name].equals(whole[name]), name
-    assert longevitymap.ensembl_rows(hit_files) == longevitymap.ensembl_rows([str(f) for f in files])
+    assert ensembl_set.ensembl_rows(hit_files) == ensembl_set.ensembl_rows([str(f) for f in files])
 
 
 def test_make_longevitymap_from_hits_equals_the_whole_set_and_runs_from_hits_alone(server, tmp_path):

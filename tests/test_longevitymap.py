@@ -19,6 +19,7 @@ import pytest
 import common
 import config
 import lmfixture
+import ensembl_set
 import longevitymap
 from helpers import ROOT, make, output
 
@@ -210,8 +211,8 @@ def test_clin_sig_from_every_clin_flag(tmp_path):
                    "rs5": "uncertain_significance", "rs6": None}
     row = w.filter(pl.col("rsid") == "rs3").row(0, named=True)
     assert (row["pathogenic"], row["likely_pathogenic"], row["benign"]) == (True, True, False)
-    assert longevitymap.clin_sig_tier("CLIN_conflicting_interpretations_of_pathogenicity") == "conflicting"
-    assert longevitymap.clin_sig_tier("CLIN_established_risk_allele") == "risk_factor"
+    assert ensembl_set.clin_sig_tier("CLIN_conflicting_interpretations_of_pathogenicity") == "conflicting"
+    assert ensembl_set.clin_sig_tier("CLIN_established_risk_allele") == "risk_factor"
 
 
 def test_clin_sig_on_the_demo_records_through_the_converter(tmp_path):
@@ -535,31 +536,31 @@ def test_default_set_is_the_discovery_manifests_parquet_files(tmp_path):
     (d / ".homo_sapiens-chr1.parquet.123.tmp").write_bytes(b"partial")
     (d / "vcf").mkdir()
     write_ensembl(d / "vcf" / "homo_sapiens-chr2.parquet", APOE)
-    assert longevitymap.ensembl_files(cfg) == sorted(str(p) for p in real)
+    assert ensembl_set.ensembl_files(cfg) == sorted(str(p) for p in real)
     # A manifest file whose Parquet is missing or older than its VCF stops, naming it;
     # a VCF deleted after its conversion does not (chr19 has none here).
     (d / "vcf" / "homo_sapiens-chrX.vcf.gz").write_bytes(b"downloaded again")
     os.utime(real[1], (1e9, 1e9))
     with pytest.raises(common.Failure, match=r"homo_sapiens-chrX\.parquet \(older than its VCF"):
-        longevitymap.ensembl_files(cfg)
+        ensembl_set.ensembl_files(cfg)
     real[1].unlink()
     with pytest.raises(common.Failure, match=r"1 of the 2 files .*homo_sapiens-chrX\.parquet \(no Parquet\)"):
-        longevitymap.ensembl_files(cfg)
+        ensembl_set.ensembl_files(cfg)
 
     mouse = config.load(env={"CACHE_DIR": str(tmp_path / "cache"), "SPECIES": "mus_musculus"})
     m = tmp_path / "cache" / "ensembl" / "mus_musculus"
     write_manifest(m, ["mus_musculus.vcf.gz"])
     single = write_ensembl(m / "mus_musculus.parquet", APOE)
-    assert longevitymap.ensembl_files(mouse) == [str(single)]
+    assert ensembl_set.ensembl_files(mouse) == [str(single)]
     # an explicit directory or glob takes every regular *.parquet file it matches
     (d / "homo_sapiens-chr 4.parquet").write_bytes(b"unsafe name")
-    assert longevitymap.ensembl_files(cfg, str(m)) == [str(single)]
-    assert str(d / "homo_sapiens-chr 4.parquet") in longevitymap.ensembl_files(cfg, str(d))
+    assert ensembl_set.ensembl_files(cfg, str(m)) == [str(single)]
+    assert str(d / "homo_sapiens-chr 4.parquet") in ensembl_set.ensembl_files(cfg, str(d))
 
 
 def test_default_set_without_a_manifest_says_what_to_run(tmp_path):
     with pytest.raises(common.Failure, match=r"vcf_urls\.json: no discovery manifest.*ENSEMBL_PARQUET"):
-        longevitymap.ensembl_files(cfg_for(tmp_path))
+        ensembl_set.ensembl_files(cfg_for(tmp_path))
 
 
 def test_cli_no_parquet_files(tmp_path):

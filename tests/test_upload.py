@@ -537,6 +537,7 @@ def demo_module(cache: Path, tmp_path: Path, allele_weights=None) -> Path:
     """The demo's module tables: the demo curation against the demo mirror's chr19 and
     chr21 records (Ensembl's release-114 header), converted by vcf2parquet and built by
     longevitymap.py's SQL, written as `make longevitymap` writes them."""
+    import duck
     import longevitymap
     import lmfixture
 
@@ -552,7 +553,7 @@ def demo_module(cache: Path, tmp_path: Path, allele_weights=None) -> Path:
     sqlite = lmfixture.build_sqlite(tmp_path / "lm" / "longevitymap.sqlite", allele_weights=allele_weights)
     cfg = config.load(env={"CACHE_DIR": str(cache), "HOME": str(tmp_path)})
     results, _ = longevitymap.build_tables(cfg, sqlite, files)
-    longevitymap.write_outputs(longevitymap.module_dir(cfg), results)
+    duck.write_outputs(longevitymap.module_dir(cfg), results)
     return longevitymap.module_dir(cfg)
 
 
