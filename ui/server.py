@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import common  # noqa: E402
 import config  # noqa: E402
-import status  # noqa: E402
+import stages  # noqa: E402
 
 SPECIES_RX = re.compile(r"[a-z0-9][a-z0-9_]*")  # config.load's species rule
 MAKE = ["make", "-C", str(ROOT), "--no-print-directory"]
@@ -93,7 +93,7 @@ def cfg_for(species: str) -> dict:
 def status_doc(species: str) -> dict:
     """status.py's document for one species (the states are status.py's, not ours)."""
     try:
-        return status.collect(cfg_for(species))
+        return stages.collect(cfg_for(species))
     except (common.Failure, config.ConfigError, OSError) as exc:
         raise Refused(500, f"status: {exc}") from None
 
@@ -148,7 +148,7 @@ def write_report(cfg: dict, out: Path) -> Path:
     for name in names:
         c = config.load({**base_env(), "SPECIES": name})
         with common.exit_on_failure(c["cache_dir"]):
-            docs[name] = status.collect(c)
+            docs[name] = stages.collect(c)
     ui = {"mode": "report", "species": str(cfg["species"]), "species_list": names, "data": docs,
           "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     nonce = secrets.token_urlsafe(16)
