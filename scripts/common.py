@@ -32,6 +32,11 @@ class Failure(Exception):
     """An expected failure: the message is shown to the user, exit code 1."""
 
 
+class Refusal(Failure):
+    """A Failure before any work was attempted (no token, a repo that must not be
+    written): the step log records it as "refused", not as a failed attempt."""
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -267,6 +272,9 @@ def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
         yield record
     except KeyboardInterrupt:
         outcome, message = "interrupted", "interrupted"
+        raise
+    except Refusal as exc:
+        outcome, message = "refused", str(exc)
         raise
     except SystemExit as exc:
         if exc.code not in (0, None):

@@ -320,8 +320,15 @@ def lm_rows(cfg: dict, parquets: list[Row], log: StepLog) -> list[Row]:
 
 # --- uploads, resources, totals -----------------------------------------------------------
 
-def upload_entry(rec: dict, committed: dict | None) -> dict:
+def upload_entry(rec: dict, committed: dict | None, refused: dict | None = None) -> dict:
+    """One Hub repo's last upload attempt (``rec``; a refusal when there was none), its
+    last commit, and a refusal that came after it. ``state``: up to date or failed from
+    the last attempt; "refused" (no attempt, nothing sent) when only refusals are known."""
+    attempt = rec.get("outcome") != "refused"
     return {"repo": rec.get("repo") or str(rec.get("target", "")).removeprefix("datasets/"),
+            "state": (UP if rec.get("outcome") == "ok" else "failed") if attempt else "refused",
+            "refused": ({"time": refused.get("time"), "message": one_line(refused.get("message"))}
+                        if refused else None),
             "kind": rec.get("kind") or str(rec.get("step", "")).removeprefix("upload-"),
             "time": rec.get("time"), "outcome": rec.get("outcome"),
             "commit": rec.get("commit"), "commit_url": rec.get("commit_url"),
@@ -333,8 +340,13 @@ def upload_entry(rec: dict, committed: dict | None) -> dict:
 
 
 def uploads(log: StepLog) -> list[dict]:
-    """The last upload per Hub repo, with its last commit."""
-    return [upload_entry(rec, log.commits.get(repo)) for repo, rec in sorted(log.uploads.items())]
+    """The last upload per Hub repo, with its last commit and a later refusal."""
+    out = []
+    for repo in sorted({*log.uploads, *log.refusals}):
+        refused = log.refusals.get(repo)
+        rec = log.uploads.get(repo) or refused
+        out.append(upload_entry(rec, log.commits.get(repo), refused))
+    return out
 
 
 def resources(rows: list[Row]) -> list[dict]:

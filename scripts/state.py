@@ -103,8 +103,9 @@ def norm(target: str | Path) -> str:
 @dataclass
 class StepLog:
     by_target: dict[str, list[dict]] = field(default_factory=dict)
-    uploads: dict[str, dict] = field(default_factory=dict)  # repo -> latest upload record
+    uploads: dict[str, dict] = field(default_factory=dict)  # repo -> latest upload attempt
     commits: dict[str, dict] = field(default_factory=dict)  # repo -> latest upload record with a commit
+    refusals: dict[str, dict] = field(default_factory=dict)  # repo -> a refusal after the latest attempt
 
     def read(self, path: Path) -> None:
         try:
@@ -128,7 +129,11 @@ class StepLog:
             step = str(rec.get("step"))
             if step.startswith("upload-"):
                 repo = rec.get("repo") or str(rec.get("target", "")).removeprefix("datasets/")
+                if rec.get("outcome") == "refused":  # stopped before any attempt (no token, ...)
+                    self.refusals[repo] = rec
+                    continue
                 self.uploads[repo] = rec
+                self.refusals.pop(repo, None)
                 if rec.get("commit"):
                     self.commits[repo] = rec
                 continue

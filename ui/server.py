@@ -271,6 +271,15 @@ class Handler(BaseHTTPRequestHandler):
     def refuse(self, exc: Refused) -> None:
         self.send_json(exc.code, {"error": str(exc)})
 
+    def fail(self, exc: Exception) -> None:
+        """An error of ours: one line on the terminal, a 500 with a sentence to the client."""
+        print(f"ui: {self.command} {self.path}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        self.close_connection = True
+        try:
+            self.send_json(500, {"error": f"the server failed on this request ({type(exc).__name__}: {exc})"})
+        except OSError:
+            pass
+
     # checks
     def check_host(self) -> None:
         """Only this server's own name: a DNS-rebound name cannot read the page (token)."""
@@ -291,12 +300,20 @@ class Handler(BaseHTTPRequestHandler):
             raise Refused(403, "missing or wrong token: reload the page")
 
     def body(self) -> dict:
-        try:
-            n = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise Refused(400, "bad Content-Length") from None
+        """The JSON object of the request, at most MAX_BODY bytes. The length must be a
+        plain non-negative number: a negative, signed or non-numeric Content-Length, or a
+        chunked body, is refused before anything is read (the connection is closed)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise Refused(411, "send the body with a Content-Length (no Transfer-Encoding)")
+        length = self.headers.get("Content-Length", "0").strip()
+        if not length.isascii() or not length.isdigit():
+            self.close_connection = True
+            raise Refused(400, f"bad Content-Length {length[:40]!r}: a number of bytes is expected")
+        n = int(length)
         if n > MAX_BODY:
-            raise Refused(413, "request too large")
+            self.close_connection = True
+            raise Refused(413, f"request too large: {n} bytes (at most {MAX_BODY})")
         try:
             data = json.loads(self.rfile.read(n) or b"{}")
         except ValueError:
@@ -334,6 +351,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise Refused(404, f"no such page: {url.path}")
         except Refused as exc:
             self.refuse(exc)
+        except Exception as exc:  # noqa: BLE001 - a sentence to the client, not a dropped connection
+            self.fail(exc)
 
     do_HEAD = do_GET
 
@@ -351,6 +370,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise Refused(404, f"no such action: {url.path}")
         except Refused as exc:
             self.refuse(exc)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
 
     def start_run(self, data: dict) -> dict:
         species = check_species(data.get("species") or str(self.server.cfg["species"]))
@@ -360,8 +381,9 @@ class Handler(BaseHTTPRequestHandler):
         if (job is None) == (target is None):
             raise Refused(400, "give either a job or a target")
         if job is not None:
-            if job not in JOBS:
-                raise Refused(400, f"unknown job {job!r}: one of {', '.join(JOBS)}")
+            if not isinstance(job, str) or job not in JOBS:
+                raise Refused(400, f"unknown job {json.dumps(job)[:80]}: the job is one of the names "
+                                   f"{', '.join(JOBS)}")
             argv, needs_confirm = JOBS[job]
             if needs_confirm and data.get("confirm") is not True:
                 raise Refused(400, f"{job} publishes on the Hugging Face Hub: confirm it on the page")

@@ -150,7 +150,7 @@
 
   function node(key, n) {
     const rows = n.rows || [];
-    const state = n.ext ? (n.upload ? (n.upload.outcome === 'ok' ? 'up to date' : 'failed') : 'ext') : worst(rows);
+    const state = n.ext ? (n.upload ? n.upload.state : 'ext') : worst(rows);
     const g = sv('g', {class: 'node' + (n.ext ? ' ext' : '') + (selected && selected.kind === 'node' && selected.id === key ? ' selected' : ''),
       'data-node': key, 'data-state': n.ext ? null : state,
       onclick: () => select({kind: 'node', id: key})});
