@@ -293,6 +293,11 @@ def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
             **record,
             "outcome": outcome,
         }
+        # the run this step belongs to (one `make` from a shell, or a run started on the
+        # page): the runs view groups the step-log lines by it
+        for key, var in (("run", "PA_RUN_ID"), ("run_label", "PA_RUN_LABEL")):
+            if os.environ.get(var):
+                entry[key] = os.environ[var][:200]
         if message:
             entry["message"] = message[:500]
         try:

@@ -30,6 +30,9 @@ LM_OUTPUTS = ("annotations.parquet", "studies.parquet", "weights.parquet", "unre
 CONVERTER = [common.ROOT / "scripts" / n for n in ("vcf2parquet.py", "vcftext.py")]
 LM_CODE = [common.ROOT / "scripts" / n for n in ("longevitymap.py", "ensembl_set.py", "duck.py")]
 SQL_DIR = common.ROOT / "sql"
+# The curations are human (GRCh38): the modules resolve against this species' set only, so
+# another species' status has no module rows.
+MODULE_SPECIES = "homo_sapiens"
 
 
 def step_log(cfg: dict) -> StepLog:
@@ -397,7 +400,8 @@ def collect(cfg: dict) -> dict:
         vcf_rows.append(vcf_row(cfg, e, log, found.listing_changed))
         pq_rows.append(parquet_row(cfg, e, vcf_rows[-1], log, found.listing_changed, sums))
     release = found.release or next((p.extra["release"] for p in pq_rows if p.extra.get("release")), None)
-    rows = [found.row, *vcf_rows, *pq_rows, *lm_rows(cfg, pq_rows, log)]
+    modules = lm_rows(cfg, pq_rows, log) if cfg["species"] == MODULE_SPECIES else []
+    rows = [found.row, *vcf_rows, *pq_rows, *modules]
     docs = [r.as_dict(cache) for r in rows]
     used = resources(rows)
     discover_ok = [x for x in found.row.step_records if x.get("outcome") == "ok"]

@@ -24,11 +24,7 @@ import json
 import os
 import re
 import secrets
-import shlex
-import signal
-import subprocess
 import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,7 +38,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import common  # noqa: E402
 import config  # noqa: E402
+import runs  # noqa: E402
 import stages  # noqa: E402
+from runner import Refused, Runner  # noqa: E402 - ui/runner.py, beside this file
 
 SPECIES_RX = re.compile(r"[a-z0-9][a-z0-9_]*")  # config.load's species rule
 MAKE = ["make", "-C", str(ROOT), "--no-print-directory"]
@@ -61,14 +59,7 @@ JOBS: dict[str, tuple[list[str], bool]] = {
     "upload-longevitymap": ([*UPLOAD, "longevitymap"], True),
 }
 TARGET_STAGES = ("vcf", "parquet")  # one file's VCF or Parquet
-MAX_LINES = 20000
 MAX_BODY = 64 * 1024
-
-
-class Refused(Exception):
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code = code
 
 
 # --- what status says -------------------------------------------------------------------
@@ -155,89 +146,6 @@ def write_report(cfg: dict, out: Path) -> Path:
     common.atomic_write(out, page(ui, nonce, csp_for(nonce, served=False)).encode())
     os.chmod(out, 0o644)  # a report to share (mkstemp made it private)
     return out
-
-
-# --- running one job at a time ----------------------------------------------------------------
-
-class Runner:
-    """One child process at a time, in its own process group, its merged output kept
-    as lines for the event streams."""
-
-    def __init__(self) -> None:
-        self.cv = threading.Condition()
-        self.run: dict | None = None
-        self.proc: subprocess.Popen | None = None
-        self.closing = False
-
-    def busy(self) -> bool:
-        return self.run is not None and not self.run["done"]
-
-    def start(self, label: str, argv: list[str], env: dict[str, str]) -> dict:
-        with self.cv:
-            if self.busy():
-                raise Refused(409, f"busy: {self.run['label']} is running; wait for it or stop it")
-            try:
-                proc = subprocess.Popen(argv, cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"},
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-            except OSError as exc:
-                raise Refused(500, f"cannot start {argv[0]}: {exc}") from None
-            shown = [Path(a).name if a == sys.executable else a for a in argv]
-            shown = [os.path.relpath(a, ROOT) if a.startswith(str(ROOT / "scripts")) else a for a in shown]
-            self.run = {"id": (self.run["id"] + 1) if self.run else 1, "label": label,
-                        "command": shlex.join(shown), "species": env.get("SPECIES"),
-                        "started": time.time(), "lines": [f"$ {shlex.join(shown)}"],
-                        "done": False, "code": None, "seconds": None, "stopped": False}
-            self.proc = proc
-            run = self.run
-            self.cv.notify_all()
-        threading.Thread(target=self._pump, args=(proc, run), daemon=True).start()
-        return self.summary()
-
-    def _pump(self, proc: subprocess.Popen, run: dict) -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            for part in raw.decode(errors="replace").replace("\r", "\n").splitlines():
-                if part.strip():
-                    with self.cv:
-                        run["lines"].append(part)
-                        if len(run["lines"]) > MAX_LINES:
-                            del run["lines"][1:1000]
-                        self.cv.notify_all()
-        code = proc.wait()
-        with self.cv:
-            run.update(done=True, code=code, seconds=round(time.time() - run["started"], 2))
-            run["lines"].append(f"exit status {code}" + (" (stopped)" if run["stopped"] else ""))
-            self.cv.notify_all()
-
-    def stop(self) -> bool:
-        """SIGINT to the run's process group: make and the scripts clean up as on Ctrl-C."""
-        with self.cv:
-            if not self.busy() or self.proc is None:
-                return False
-            self.run["stopped"] = True
-            try:
-                os.killpg(self.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                return False
-            return True
-
-    def summary(self) -> dict | None:
-        with self.cv:
-            if self.run is None:
-                return None
-            return {k: v for k, v in self.run.items() if k != "lines"}
-
-    def close(self, wait: float = 20.0) -> None:
-        with self.cv:
-            self.closing = True
-            self.cv.notify_all()
-        if self.stop() and self.proc is not None:
-            print("ui: stopping the running job (SIGINT) ...", file=sys.stderr, flush=True)
-            try:
-                self.proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -343,6 +251,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(200, doc)
             elif url.path == "/api/run":
                 self.send_json(200, {"run": self.server.runner.summary()})
+            elif url.path == "/api/runs":
+                self.send_json(200, {"runs": runs.collect(Path(self.server.cfg["cache_dir"]))})
+            elif m := re.fullmatch(r"/runs/([^/]+)/log", url.path):
+                try:
+                    text = runs.run_log(Path(self.server.cfg["cache_dir"]), m.group(1))
+                except common.Failure as exc:
+                    raise Refused(404, str(exc)) from None
+                self.send(200, text.encode(), "text/plain; charset=utf-8")
             elif url.path == "/api/events" and self.command == "GET":
                 self.events()
             elif url.path == "/favicon.ico":
