@@ -19,6 +19,7 @@ from pathlib import Path
 
 import common
 import config
+import flow
 import longevitymap  # light: the heavy libraries are imported inside its functions
 from state import UP, Row, StepLog, iso, live_temp, lock_held, make_file_text, mtime, norm, one_line, \
     parquet_footer, read_text
@@ -405,7 +406,7 @@ def collect(cfg: dict) -> dict:
     docs = [r.as_dict(cache) for r in rows]
     used = resources(rows)
     discover_ok = [x for x in found.row.step_records if x.get("outcome") == "ok"]
-    return {
+    doc = {
         "species": str(cfg["species"]),
         "cache_dir": str(cache),
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -419,3 +420,5 @@ def collect(cfg: dict) -> dict:
         "resources": used,
         "totals": totals(docs, used),
     }
+    doc["graph"] = flow.graph(doc)  # what the page draws: boxes and arrows of these rows
+    return doc

@@ -141,6 +141,7 @@ def write_report(cfg: dict, out: Path) -> Path:
         with common.exit_on_failure(c["cache_dir"]):
             docs[name] = stages.collect(c)
     ui = {"mode": "report", "species": str(cfg["species"]), "species_list": names, "data": docs,
+          "runs": runs.collect(Path(cfg["cache_dir"])),
           "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     nonce = secrets.token_urlsafe(16)
     common.atomic_write(out, page(ui, nonce, csp_for(nonce, served=False)).encode())
