@@ -328,8 +328,16 @@ demo: $(VENV_OK)
 lint: $(VENV_OK)
 	$(VENV)/bin/ruff check --quiet scripts tests $(wildcard ui)
 
-## test: create the environment, lint, and run the whole test suite
-test: lint
+# axe-core, pinned in tests/axe/package-lock.json, for the page's accessibility check in
+# tests/test_ui.py (npm ci: the lock's exact version; without npm the check cannot run,
+# which fails the test under CI=true)
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/axe --no-audit --no-fund --ignore-scripts --silent && touch $@; \
+	else echo "warning: npm not found: tests/test_ui.py cannot run its accessibility check (install Node.js and npm)" >&2; fi
+
+## test: create the environment, lint, install axe-core (npm ci), and run the whole test suite
+test: lint $(AXE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## help: list targets and variables

@@ -291,7 +291,7 @@
     const g = sv('g', {class: 'node' + (n.ext ? ' ext' : '') + (sel ? ' selected' : ''), 'data-node': n.id,
       'data-state': n.ext && !n.upload ? null : state});
     const full = `${n.title}: ${nodeSub(n, n.ext ? [] : rowsOf(n.stages))}` + (n.ext ? ' (outside this project)' : ` (${state})`);
-    const hit = sv('g', {class: 'hit', tabindex: 0, role: 'button', 'data-key': 'node:' + n.id, 'aria-label': full,
+    const hit = sv('g', {class: 'hit', tabindex: 0, role: 'button', 'data-key': 'node:' + n.id,
       ...activate(() => select({kind: 'node', id: n.id}))}, sv('title', {}, full));
     hit.append(sv('rect', {class: 'box', x: n.x, y: n.y, width: n.w, height: n.h, rx: 6}));
     hit.append(sv('rect', {class: 'bar ' + stcls(state), x: n.x, y: n.y, width: 6, height: n.h, rx: 3}));
@@ -313,7 +313,7 @@
     const tip = `${r.partition || base(r.path)}: ${r.state}${r.reason ? ' (' + r.reason + ')' : ''}` +
       (r.progress && r.progress.percent !== null && r.progress.percent !== undefined ? ` ${r.progress.percent}%` : '');
     const sel = selected && selected.kind === 'row' && selected.id === r.id;
-    const attrs = {class: 'cell' + (sel ? ' selected' : ''), tabindex: 0, role: 'button', 'aria-label': tip,
+    const attrs = {class: 'cell' + (sel ? ' selected' : ''), tabindex: 0, role: 'button',
       'data-id': r.id, 'data-state': r.state, 'data-key': 'row:' + r.id,
       ...activate((ev) => { ev.stopPropagation(); select({kind: 'row', id: r.id}); })};
     const inner = n.w - 2 * PAD - 6;
