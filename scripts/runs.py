@@ -123,7 +123,7 @@ def collect(cache: Path, last: int = LAST) -> list[dict]:
             run = {"id": run_id, "label": page.get("label"), "where": [], "steps": 0, "failed_steps": 0}
             runs.append(run)
         started = float(page.get("started") or 0)
-        run.update(label=page.get("label") or run["label"], start=iso(started), _start=started,
+        run.update(label=short_label(page.get("label") or run["label"]), start=iso(started), _start=started,
                    log=f"{RUNS_DIR}/{run_id}.log", source="page")
         if page.get("done"):
             run["seconds"] = page.get("seconds")

@@ -381,7 +381,7 @@
         u.state === 'refused' ? '' : ` · ${(u.uploaded || []).length} uploaded, ${(u.skipped || []).length} skipped, ${human(u.bytes_sent || 0)} sent`),
       u.refused ? el('p', {}, `refused ${when(u.refused.time)}, nothing sent: ${u.refused.message}`) : null,
       u.error && u.state === 'failed' ? el('p', {class: 'error'}, u.error) : null,
-      (u.uploaded || []).length + (u.skipped || []).length ? el('details', {}, el('summary', {}, 'files'), el('div', {class: 'scroll'}, el('table', {}, el('tbody', {},
+      (u.uploaded || []).length + (u.skipped || []).length ? el('details', {}, el('summary', {}, 'files'), el('div', {class: 'scroll', tabindex: 0, role: 'region', 'aria-label': 'files of ' + u.repo}, el('table', {}, el('tbody', {},
         (u.uploaded || []).map((f) => el('tr', {}, el('td', {}, 'uploaded'), el('td', {}, el('code', {}, f.path)), el('td', {class: 'num'}, human(f.bytes)), el('td', {}, f.reason || ''))),
         (u.skipped || []).map((f) => el('tr', {}, el('td', {}, 'skipped'), el('td', {}, el('code', {}, f.path)), el('td', {}), el('td', {}, f.reason || ''))))))) : null)));
   }
@@ -472,7 +472,7 @@
     const hist = r.history || [];
     parts.push(el('h4', {}, 'step log (last ' + hist.length + ')'));
     if (hist.length) {
-      parts.push(el('div', {class: 'scroll'}, el('table', {}, el('thead', {}, el('tr', {}, ['time', 'step', 'outcome', 'seconds', 'peak RSS', 'rows', 'message'].map((h) => el('th', {scope: 'col'}, h)))),
+      parts.push(el('div', {class: 'scroll', tabindex: 0, role: 'region', 'aria-label': 'step log of ' + r.id}, el('table', {}, el('thead', {}, el('tr', {}, ['time', 'step', 'outcome', 'seconds', 'peak RSS', 'rows', 'message'].map((h) => el('th', {scope: 'col'}, h)))),
         el('tbody', {}, hist.slice().reverse().map((h) => el('tr', {}, el('td', {}, when(h.time)), el('td', {}, h.step || ''),
           el('td', {class: h.outcome === 'ok' || h.outcome === 'interrupted' ? null : 'error'}, h.outcome === 'interrupted' ? 'stopped' : (h.outcome || '')),
           el('td', {class: 'num'}, secs(h.seconds)), el('td', {class: 'num'}, human(h.peak_rss_bytes)), el('td', {class: 'num'}, num(h.rows)),
@@ -539,7 +539,10 @@
       else status(run.code === 0 ? 'ok' : 'failed', `${run.label}: ${run.code === 0 ? 'done' : 'failed, exit status ' + run.code} after ${run.seconds} s`);
       st.dataset.code = run.code;
       load();
-      loadRuns();
+      loadRuns().then(() => {  // the step log knows a refusal (no token...): nothing was attempted
+        const known = runsList.find((r) => r.id === run.run_id);
+        if (known && known.result === 'refused' && !run.stopped) status('refused', `${run.label}: refused, nothing was attempted (see the log)`);
+      });
     });
   }
 
