@@ -6,9 +6,10 @@
 The page shows what `scripts/status.py` works out from the files and step logs (this
 module imports it and never decides a state itself): the lineage graph of the DESIGN
 flow, one cell per file (partition), details with the step-log history, the resource
-table and the upload history. Served, it can also run a job or one file's target through
-`make` (or the upload script), stream the log with server-sent events and stop the run
-with SIGINT, like Ctrl-C.
+table, the upload history and the last runs (scripts/runs.py). Served, it can also run a
+job or one file's target through `make` (or the upload script; ui/runner.py, which keeps
+the run's output in <cache>/runs/), stream the log with server-sent events and stop the
+run with SIGINT, like Ctrl-C.
 
 Safety: bound to 127.0.0.1 only; requests must name this server as Host; a POST needs the
 per-process token embedded in the page AND a same-origin Origin / Sec-Fetch-Site header;
