@@ -114,13 +114,13 @@ def collect(cache: Path, last: int = LAST) -> list[dict]:
         runs.append({"id": key, "label": short_label(label),
                      "where": sorted({r["_where"] for r in recs}), "start": iso(start),
                      "seconds": round(end - start, 1), "result": next(x for x in RESULTS if x in outcomes),
-                     "steps": len(recs), "failed_steps": sum(OUTCOME.get(str(r.get("outcome"))) != "ok" for r in recs),
+                     "steps": len(recs), "steps_not_ok": sum(OUTCOME.get(str(r.get("outcome"))) != "ok" for r in recs),
                      "log": None, "_start": start})
     by_id = {r["id"]: r for r in runs}
     for run_id, page in pages.items():
         run = by_id.get(run_id)
         if run is None:  # a page run that wrote no step (a dry run, a refused start)
-            run = {"id": run_id, "label": page.get("label"), "where": [], "steps": 0, "failed_steps": 0}
+            run = {"id": run_id, "label": page.get("label"), "where": [], "steps": 0, "steps_not_ok": 0}
             runs.append(run)
         started = float(page.get("started") or 0)
         run.update(label=short_label(page.get("label") or run["label"]), start=iso(started), _start=started,

@@ -62,6 +62,9 @@ def test_readme_is_short_and_every_link_is_there():
             target = (page.parent / link).resolve()
             name = str(target.relative_to(ROOT))
             assert target.exists() or name in PENDING_DOCS, f"{page.relative_to(ROOT)} links {link}, which is missing"
+    shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0 and "$(" not in shown.stdout and "./just --list" in shown.stdout, shown.stdout
     linked = set(re.findall(r"\(docs/([a-z-]+\.md)\)", readme))
     assert {p.name for p in docs} <= linked, f"docs pages the README does not link: {({p.name for p in docs} - linked)}"
 

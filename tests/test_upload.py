@@ -735,6 +735,12 @@ def test_just_upload_takes_make_style_variables(hub, cache, tmp_path):
     assert f"Plan for datasets/{ENS_REPO}_mus_musculus at " in result.stdout
     assert SPECIES not in result.stdout.replace(ENS_REPO, "")
     assert "dry run" in result.stdout and writes(hub.requests) == []
+    # the variables after the options work too (just used to say "unexpected extra argument")
+    after = subprocess.run([str(JUST), "--justfile", str(ROOT / "justfile"), "upload", "--dry-run",
+                            "SPECIES=mus_musculus", f"HF_ENSEMBL_REPO={ENS_REPO}"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0, after.stderr
+    assert f"Plan for datasets/{ENS_REPO}_mus_musculus at " in after.stdout
 
 
 # --- one species per dataset repo --------------------------------------------------------

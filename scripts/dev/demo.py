@@ -143,7 +143,6 @@ def ui(port: int = typer.Option(int(os.environ.get("UI_PORT") or 3000), help="Th
     except OSError as exc:
         common.die(f"cannot serve the demo mirror on 127.0.0.1:{mirror_port} ({exc.strerror or exc}): is another "
                    "`./just demo-ui` running? Stop it, or run `make demo` again (it picks a free port)")
-    page = None
     with server:
         print(f"demo: mini Ensembl mirror {MIRROR} at {server.url}/ (BASE_URL of {SETTINGS.relative_to(common.ROOT)})",
               flush=True)
