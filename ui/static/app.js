@@ -106,7 +106,7 @@
     const up = doc.uploads || [];
     const upl = (kind) => up.find((u) => u.kind === kind);
     const man = rowsOf('manifest');
-    const src = rowsOf('lm-source'), inp = rowsOf('lm-inputs');
+    const src = rowsOf('module-source'), inp = rowsOf('module-inputs');
     const d = doc.discovery || {};
     let host = '';
     try { host = d.base_url ? new URL(d.base_url).host : ''; } catch (e) { host = ''; }
@@ -116,12 +116,12 @@
       vcf: {x: 330, y: 20, w: 215, h: 100, title: 'VCFs', sub: 'fetch + sum-check', rows: rowsOf('vcf'), cells: true},
       parquet: {x: 575, y: 20, w: 215, h: 100, title: 'Parquet', sub: 'vcf2parquet', rows: rowsOf('parquet'), cells: true},
       hub1: {x: 820, y: 20, w: 150, h: 62, title: 'Hub: ensembl', sub: uploadSub(upl('ensembl')), ext: true, upload: upl('ensembl')},
-      curation: {x: 10, y: 200, w: 130, h: 62, title: 'LongevityMap', sub: 'curation (HTTP)', ext: true},
-      sqlite: {x: 170, y: 200, w: 130, h: 62, title: 'longevitymap.sqlite', sub: 'fetch + check', rows: src},
+      curation: {x: 10, y: 200, w: 130, h: 62, title: 'Curations', sub: 'module sources (HTTP)', ext: true},
+      sqlite: {x: 170, y: 200, w: 130, h: 85, title: 'module sources', sub: 'fetch + check', rows: src, cells: true},
       inputs: {x: 375, y: 155, w: 150, h: 50, title: 'inputs.txt', sub: 'file list, CURATOR, METHOD', rows: inp},
-      hits: {x: 330, y: 225, w: 215, h: 85, title: 'LongevityMap hits', sub: 'per-file semi-join (map)', rows: rowsOf('lm-hits'), cells: true},
-      tables: {x: 575, y: 185, w: 215, h: 100, title: 'module tables', sub: 'DuckDB sql/*.sql', rows: rowsOf('lm-table'), cells: true},
-      hub2: {x: 820, y: 200, w: 150, h: 62, title: 'Hub: annotators', sub: uploadSub(upl('longevitymap')), ext: true, upload: upl('longevitymap')},
+      hits: {x: 330, y: 225, w: 215, h: 85, title: 'hits (all modules)', sub: 'per-file semi-join (map)', rows: rowsOf('module-hits'), cells: true},
+      tables: {x: 575, y: 185, w: 215, h: 100, title: 'module tables', sub: 'one cell per module table', rows: rowsOf('module-table'), cells: true},
+      hub2: {x: 820, y: 200, w: 150, h: 62, title: 'Hub: annotators', sub: uploadSub(upl('modules') || upl('longevitymap')), ext: true, upload: upl('modules') || upl('longevitymap')},
     };
     const R = (n) => [n.x + n.w, n.y + n.h / 2], L = (n) => [n.x, n.y + n.h / 2];
     const B = (n, f = 0.5) => [n.x + n.w * f, n.y + n.h], T = (n, f = 0.5) => [n.x + n.w * f, n.y];
@@ -241,7 +241,7 @@
       if (!r) { box.replaceChildren(el('p', {class: 'hint'}, selected.id + ': not in this status')); return; }
       box.replaceChildren(rowDetails(r));
     } else {
-      const map = {manifest: 'manifest', vcf: 'vcf', parquet: 'parquet', sqlite: 'lm-source', hits: 'lm-hits', inputs: 'lm-inputs', tables: 'lm-table'};
+      const map = {manifest: 'manifest', vcf: 'vcf', parquet: 'parquet', sqlite: 'module-source', hits: 'module-hits', inputs: 'module-inputs', tables: 'module-table'};
       const stage = map[selected.id];
       if (!stage) { box.replaceChildren(externalDetails(selected.id)); return; }
       const rows = rowsOf(stage);
@@ -259,8 +259,8 @@
         ['discovered', d.discovered], ['files', d.files], ['BASE_URL now', d.config_base_url],
         ['listing changed', d.listing_changed ? 'yes: discovery would run again' : 'no']])));
     }
-    if (key === 'curation') return el('div', {}, el('h3', {}, 'LongevityMap curation'), el('p', {}, 'fetched once into longevitymap.sqlite (FORCE=1 fetches it again)'));
-    const u = (doc.uploads || []).find((x) => x.kind === (key === 'hub1' ? 'ensembl' : 'longevitymap'));
+    if (key === 'curation') return el('div', {}, el('h3', {}, 'Module curations'), el('p', {}, 'each module\'s source, fetched once into modules/<module>/ (FORCE=1 fetches it again)'));
+    const u = (doc.uploads || []).find((x) => key === 'hub1' ? x.kind === 'ensembl' : ['modules', 'longevitymap'].includes(x.kind));
     if (!u) return el('p', {class: 'hint'}, 'no upload recorded for this repo');
     return el('div', {}, el('h3', {}, u.repo), el('dl', {}, dl([['time', u.time], ['outcome', u.outcome], ['commit', u.commit],
       ['commit URL', u.commit_url], ['uploaded', (u.uploaded || []).length], ['skipped', (u.skipped || []).length],
