@@ -92,7 +92,7 @@ def make_hits(cfg: dict, sources: list[tuple[Module, Path]], parquet: str):
 
 def build_tables(cfg: dict, module: Module, source: Path, files: list[str]) -> tuple[dict, dict]:
     """Run the module's SQL against the Ensembl ``files``; return ({output file: Arrow
-    table}, facts for the step log). Runs the checks: a failed one is a Failure."""
+    table}, facts for the step log). The checks are check()'s (the build step runs them)."""
     import duckdb
 
     con = connect(cfg)
@@ -107,7 +107,8 @@ def build_tables(cfg: dict, module: Module, source: Path, files: list[str]) -> t
         facts.update(claim_facts(con, module))
         facts["merged_rows"] = con.execute(
             "SELECT count(*) FROM candidates WHERE genotype IS NOT NULL AND NOT conflict AND NOT published").fetchall()[0][0]
-        check(con, module, results, facts)
+        facts["lost_rows"] = con.execute(f'SELECT count(*) FROM "{module.source["claims"]}" ANTI JOIN claims '
+                                         "ON _row = claims.source_row").fetchall()[0][0]
     except duckdb.Error as exc:
         raise duck_failure(exc, f"while building {module.name}") from None
     finally:
@@ -128,10 +129,27 @@ def claim_facts(con, module: Module) -> dict:
     }
 
 
-def check(con, module: Module, results: dict, facts: dict) -> None:
+def check(cfg: dict, module: Module, results: dict, facts: dict) -> None:
     """The checks, each failing the build with a sentence: every table has its columns and a
     row; module is the module; states are the consumer's; genotypes are sorted pairs; every
     weights rsid has an annotations row; every row of the source's claims table gave a claim."""
+    import duckdb
+
+    con = connect(cfg)
+    try:
+        problems = problems_of(con, module, results)
+    except duckdb.Error as exc:
+        raise duck_failure(exc, f"while checking {module.name}") from None
+    finally:
+        con.close()
+    if facts.get("lost_rows"):
+        problems.append(f"{facts['lost_rows']} row(s) of the source table {module.source['claims']} gave no claim "
+                        f"(its curated.sql must give every row a claim, with a problem if it has one)")
+    if problems:
+        raise Failure(f"{module.name}: the build's checks failed: " + "; ".join(problems) + "; nothing was written")
+
+
+def problems_of(con, module: Module, results: dict) -> list[str]:
     problems = []
     for name, columns in COLUMNS.items():
         table = results[name]
@@ -163,10 +181,4 @@ def check(con, module: Module, results: dict, facts: dict) -> None:
                                              "ORDER BY rsid LIMIT 5").fetchall()]
         if orphans:
             problems.append(f"weights.parquet rsid(s) {', '.join(orphans)} have no annotations row")
-    lost = con.execute(f'SELECT count(*) FROM "{module.source["claims"]}" ANTI JOIN claims '
-                       "ON _row = claims.source_row").fetchall()[0][0]
-    if lost:
-        problems.append(f"{lost} row(s) of the source table {module.source['claims']} gave no claim "
-                        f"(its curated.sql must give every row a claim, with a problem if it has one)")
-    if problems:
-        raise Failure(f"{module.name}: the build's checks failed: " + "; ".join(problems) + "; nothing was written")
+    return problems

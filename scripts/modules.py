@@ -144,6 +144,7 @@ def build_step(cfg: dict, module: Module, paths: list[str], source: Path) -> tup
     import modbuild
 
     results, facts = modbuild.build_tables(cfg, module, source, paths)
+    modbuild.check(cfg, module, results, facts)
     facts["ensembl_rows"] = ensembl_rows(paths)
     results["sources.parquet"] = credits_table(cfg, module, source)
     logo = module.logo_file(cfg)
