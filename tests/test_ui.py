@@ -33,20 +33,19 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--no-first-run",
          "--window-size=1400,1000"]
-CELL_STAGES = ("vcf", "parquet", "lm-hits", "lm-table")
+CELL_STAGES = ("vcf", "parquet", "module-source", "module-hits", "module-table")
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A cache made by `make download parquet longevitymap` from the mini mirror (served
-    for the whole module), and the environment the pipeline ran with."""
+    """A cache made by `make download parquet modules` from the mini mirror (served for the
+    whole test module), and the environment the pipeline ran with."""
     site = mirror.build(tmp_path_factory.mktemp("mirror"), scale=0.5)
     cache = tmp_path_factory.mktemp("cache")
     with mirror.MirrorServer(site) as server:
         env = {"CACHE_DIR": str(cache), "BASE_URL": f"{server.url}/", "SPECIES": SPECIES,
-               "LONGEVITYMAP_URL": f"{server.url}/longevitymap/longevitymap.sqlite"}
-        result = make("download", "parquet", "longevitymap", cache=cache, server=server,
-                      SPECIES=SPECIES, LONGEVITYMAP_URL=env["LONGEVITYMAP_URL"])
+               **mirror.module_env(server.url)}
+        result = make("download", "parquet", "modules", cache=cache, server=server, **env)
         assert result.returncode == 0, output(result)
         yield cache, env, server
 
