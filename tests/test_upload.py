@@ -553,7 +553,7 @@ def build_modules(cache: Path, tmp_path: Path, names=None, rows: dict | None = N
     ens = write_ensembl(tmp_path / "ens" / f"{SPECIES}-chr19.parquet",
                         [demo_record(v) for v in lmfixture.DEMO_VARIANTS + modfixtures.DEMO_VARIANTS])
     out = {}
-    for name in names or list(moduledef.all_modules()):
+    for name in names or [n for n in moduledef.all_modules() if n in modfixtures.BUILDERS]:
         module = moduledef.get(name)
         source = modfixtures.build_source(name, tmp_path / "src" / name / module.source["file"],
                                           **(rows or {}).get(name, {}))

@@ -9,10 +9,11 @@ made with `sum`) and small bgzipped VCFs with the release-114 header shape; the 
 files carry the curated rsids of the demo curations (LongevityMap and the other modules'
 synthetic sources, scripts/dev/modfixtures.py), served at `modules/<module>/<file>`
 with their logos (and LongevityMap's also at `longevitymap/longevitymap.sqlite`).
-`module_env(url)` gives the <MODULE>_URL / <MODULE>_LOGO variables that point at them. The server writes Apache-style index pages (table or
-<pre> form), answers Range and If-Range requests with ETag/Last-Modified, and can inject
-faults (used by the tests): cut the connection after N bytes, ignore Range, corrupt a
-byte, answer a status a few times, stall.
+`module_env(url)` gives the <MODULE>_URL / <MODULE>_LOGO variables that point at them.
+The server writes Apache-style index pages (table or <pre> form), answers Range and
+If-Range requests with ETag/Last-Modified, and can inject faults (used by the tests): cut
+the connection after N bytes, ignore Range, corrupt a byte, answer a status a few times,
+stall.
 """
 
 from __future__ import annotations
@@ -81,14 +82,19 @@ def build(out: Path, scale: float = 1.0) -> Path:
     return out
 
 
-def module_env(url: str, root: Path | None = None) -> dict[str, str]:
-    """<MODULE>_URL (and <MODULE>_LOGO where the module has a logo) for every module,
-    pointing at the mirror served at ``url``, so that no module reaches GitHub."""
+def module_env(url: str) -> dict[str, str]:
+    """<MODULE>_URL (and <MODULE>_LOGO where the module has a logo) for every module with a
+    synthetic source, pointing at the mirror served at ``url``, and MODULES naming those
+    modules, so that no module reaches GitHub (a module folder without a fixture in
+    modfixtures.py is left out of the demo and the tests, not fetched from its real URL)."""
     env = {}
-    for name, module in moduledef.all_modules().items():
+    names = [n for n in moduledef.all_modules() if n in modfixtures.BUILDERS]
+    for name in names:
+        module = moduledef.get(name)
         env[f"{name.upper()}_URL"] = f"{url}/modules/{name}/{module.source['file']}"
         if module.meta.get("logo"):
             env[f"{name.upper()}_LOGO"] = f"{url}/modules/{name}/logo.png"
+    env["MODULES"] = ",".join(names)
     return env
 
 
