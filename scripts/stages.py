@@ -156,6 +156,7 @@ def upload_entry(rec: dict, committed: dict | None) -> dict:
             "time": rec.get("time"), "outcome": rec.get("outcome"),
             "commit": rec.get("commit"), "commit_url": rec.get("commit_url"),
             "uploaded": rec.get("uploaded") or [], "skipped": rec.get("skipped") or [],
+            "deleted": rec.get("deleted") or [],
             "bytes_sent": rec.get("bytes_sent"), "error": one_line(rec.get("message")),
             "seconds": rec.get("seconds"),
             "last_commit": ({k: committed.get(k) for k in ("time", "commit", "commit_url")}
