@@ -11,33 +11,39 @@ SHELL := bash
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 .DEFAULT_GOAL := all
-.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets longevitymap bench-vcf bench-longevitymap \
+.PHONY: all help download vcfs verify refresh demo test lint bench venv lock clean force parquet parquets bench-vcf bench-longevitymap \
         consumer-layout status bench-status targets-json discovery-failed
 
-## all: the whole pipeline (the default goal): download, then parquet, then longevitymap
+## all: the whole pipeline (the default goal): download, then parquet, then the modules curating SPECIES
 all:
 	+@$(MAKE) --no-print-directory download
 	+@$(MAKE) --no-print-directory parquet
-	+@$(MAKE) --no-print-directory longevitymap
+	+@$(if $(strip $(SPECIES_MODULES)),$(MAKE) --no-print-directory modules MODULES=$(subst $(space),$(comma),$(strip $(SPECIES_MODULES))),echo "modules: no module curates $(SPECIES); none built")
 
 # ---------------------------------------------------------------- configuration
 # config.toml gives the defaults; a Make variable or an environment variable of the
 # same upper-case name overrides it (scripts read the same variables, see README).
 PYTHON ?= python3
-# $(shell) does not see variables given on the make command line: pass those explicitly.
-CONFIG_VARS := SPECIES BASE_URL PATTERN CACHE_DIR MAX_CONCURRENT_DOWNLOADS MAX_CONCURRENT_CONVERSIONS \
-               LONGEVITYMAP_URL ENSEMBL_PARQUET FORCE PA_CONFIG JUST_DNA_PIPELINES_CACHE_DIR CURATOR METHOD
-# (and the .env file's location, the Dagster tool's worker variables: see README, Configuration)
-CONFIG_VARS += PA_DOTENV PREPARE_ANNOTATIONS_DOWNLOAD_WORKERS PREPARE_ANNOTATIONS_PARQUET_WORKERS
-CLI_CONFIG  := $(foreach v,$(CONFIG_VARS),$(if $(filter command line,$(origin $(v))),$(v)='$(subst ','\'',$($(v)))'))
+comma := ,
+empty :=
+space := $(empty) $(empty)
+# $(shell) does not see variables given on the make command line: pass those explicitly
+# (every one: any config key may be given, e.g. CORONARY_URL=..., see README, Configuration).
+CLI_VARS    := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+CLI_CONFIG  := $(foreach v,$(CLI_VARS),$(v)='$(subst ','\'',$($(v)))')
 $(foreach v,$(shell $(CLI_CONFIG) $(PYTHON) scripts/config.py make-vars),$(eval $(v)))
 ifneq ($(.SHELLSTATUS),0)
 $(error could not read the configuration (see the message above))
 endif
 PYTEST_ARGS ?=
+# MODULE_HITS=dir: a directory of hits files made elsewhere (see modules below); LM_HITS is
+# its older name.
+LM_HITS     ?=
+MODULE_HITS ?=
+MODULE_HITS := $(or $(MODULE_HITS),$(LM_HITS))
 export SPECIES CACHE_DIR FORCE BASE_URL PATTERN RETRIES CONNECT_TIMEOUT READ_TIMEOUT RETRY_BACKOFF \
        VERIFY_CHECKSUMS MAX_CONCURRENT_DOWNLOADS MAX_CONCURRENT_CONVERSIONS THREADS \
-       LONGEVITYMAP_URL ENSEMBL_PARQUET MEMORY_LIMIT CURATOR METHOD HF_ENSEMBL_REPO \
+       ENSEMBL_PARQUET MEMORY_LIMIT CURATOR METHOD HF_ENSEMBL_REPO MODULES MODULE_HITS \
        HF_MODULES_REPO JUST_DNA_PIPELINES_CACHE_DIR PA_CONFIG
 
 # One id per run of make started from a shell or the page (sub-makes inherit it): each
@@ -90,15 +96,15 @@ lock: | $(UV)
 # The per-file targets come from a Make fragment written from vcf_urls.json. It is
 # included only for goals that need it, so `make help` or `make test` never touch the
 # network: the pipeline goals, targets-json, and single-file goals (a file under the
-# species directory or a LongevityMap hits file), so one CI leg builds its file from
+# species directory, a module's file or a hits file), so one CI leg builds its file from
 # an empty cache. Discovery runs when vcf_urls.json is missing, when BASE_URL, SPECIES
 # or PATTERN changed since the last discovery, or on `make refresh`.
-# longevitymap needs it only for the species' own files, not when ENSEMBL_PARQUET or
-# LM_HITS (a directory of hits files made elsewhere, see below) is set.
-LM_HITS ?=
-PIPELINE_GOALS := download vcfs parquet parquets longevitymap targets-json
-FILE_GOALS     := $(filter $(SPECIES_DIR)/% $(CACHE_DIR)/modules/longevitymap/hits/%,$(MAKECMDGOALS))
-FRAGMENT_GOALS := $(filter-out $(if $(ENSEMBL_PARQUET)$(LM_HITS),longevitymap),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS))) $(FILE_GOALS)
+# The modules need it only for the species' own files, not when ENSEMBL_PARQUET or
+# MODULE_HITS (a directory of hits files made elsewhere, see below) is set.
+MODULE_GOAL_NAMES := modules $(subst $(comma), ,$(ALL_MODULES))
+PIPELINE_GOALS := download vcfs parquet parquets targets-json $(MODULE_GOAL_NAMES)
+FILE_GOALS     := $(filter $(SPECIES_DIR)/% $(CACHE_DIR)/modules/%,$(MAKECMDGOALS))
+FRAGMENT_GOALS := $(filter-out $(if $(ENSEMBL_PARQUET)$(MODULE_HITS),$(MODULE_GOAL_NAMES) $(CACHE_DIR)/modules/%),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)) $(FILE_GOALS))
 # discovery.key: a digest of BASE_URL, SPECIES and PATTERN, rewritten when they change.
 DISCOVERY := $(SPECIES_DIR)/discovery.key
 EXPECTED  := $(SPECIES_DIR)/expected
@@ -108,7 +114,7 @@ EXPECTED  := $(SPECIES_DIR)/expected
 # file list depends on it, so a failed discovery never passes for an empty list.
 DISCOVERY_FAILED :=
 ifneq ($(strip $(FRAGMENT_GOALS)),)
-ifneq ($(file <$(DISCOVERY)),$(DISCOVERY_KEY))
+ifneq ($(strip $(file <$(DISCOVERY))),$(DISCOVERY_KEY))
 $(shell mkdir -p '$(SPECIES_DIR)')
 $(file >$(DISCOVERY),$(DISCOVERY_KEY))
 endif
@@ -202,71 +208,104 @@ bench: bench-vcf bench-longevitymap bench-status
 bench-vcf: scripts/dev/vcfbench.py $(CONVERTER) scripts/dev/synthvcf.py | $(VENV_OK)
 	$(PY) scripts/dev/vcfbench.py --records $(BENCH_RECORDS) --json bench/vcf2parquet.json
 
-# ---------------------------------------------------------------- longevitymap
-# The curated SQLite is fetched (or copied from a local path) once, checked, and kept;
-# FORCE=1 fetches it again. The module tables are rebuilt when the SQLite, a SQL file,
-# the script, an input file, the list of those files, CURATOR or METHOD changed.
+# ---------------------------------------------------------------- modules
+# Each annotation module is a folder sql/modules/<module>/ (module.toml + SQL); config.py
+# lists them (ALL_MODULES) and the chosen set (MODULE_LIST, config `modules`, MODULES=a,b),
+# with each one's source URL and file, species and parameter keys. Per module <m>:
+#   <m>/<source file>  fetched (or copied from a local path) once, checked, kept; fetched
+#                      again with FORCE=1, when <m>_url or <m>_logo changed (source.key), or,
+#                      for a local path, when that file changes;
+#   <m>/inputs.txt     the file list and the parameters (curator, method, version), rewritten
+#                      only when inputs.key (written at parse time, like discovery.key) changed;
+#   the outputs        one grouped target: the tables, sources.parquet, manifest.json,
+#                      metadata.yaml and the two reports, rebuilt when the source, the module's
+#                      folder, the shared SQL, the code, an input file or inputs.txt changed.
 # Map/reduce: the only step that reads the Ensembl set is the semi-join with the curated
-# rsids, done per Parquet file into a small hits file (the map, `make
-# <LM_DIR>/hits/<stem>.lm-hits.parquet`, one per file of `make parquet`); the tables are
-# built from the hits files (the reduce), byte for byte as from the whole set. LM_HITS=dir
-# builds them from the *.lm-hits.parquet files in dir alone (a CI gather job: no Ensembl
-# Parquet and no discovery needed). ENSEMBL_PARQUET (config ensembl_parquet: a path,
-# directory or glob) reads that set directly instead (and needs no discovery either).
-LM_DIR     := $(CACHE_DIR)/modules/longevitymap
-LM_SQLITE  := $(LM_DIR)/longevitymap.sqlite
-LM_INPUTS  := $(LM_DIR)/inputs.txt
-LM_OUTPUTS := $(addprefix $(LM_DIR)/,annotations.parquet studies.parquet weights.parquet unresolved.tsv conflicts.tsv)
-LM_ENSEMBL_SRC := $(ENSEMBL_PARQUET)
-LM_URL         := $(LONGEVITYMAP_URL)
-LM_HITS_DIR    := $(LM_DIR)/hits
-LM_HITS_FILES  := $(if $(LM_HITS),$(sort $(wildcard $(LM_HITS)/*.lm-hits.parquet)),$(PARQUETS:$(SPECIES_DIR)/%.parquet=$(LM_HITS_DIR)/%.lm-hits.parquet))
-LM_ENSEMBL     := $(if $(LM_ENSEMBL_SRC),$(filter %.parquet,$(wildcard $(LM_ENSEMBL_SRC) $(LM_ENSEMBL_SRC)/*.parquet)),$(LM_HITS_FILES))
-# A local curation file is a prerequisite (edit it, the module is rebuilt); a URL is not.
-LM_URL_FILE    := $(if $(findstring ://,$(LM_URL)),,$(wildcard $(LM_URL)))
-
-## longevitymap: build the LongevityMap module (annotations, studies, weights) in CACHE_DIR/modules/longevitymap
-longevitymap: $(LM_OUTPUTS) | $(DISCOVERY_FAILED)
-
-# No script prerequisite here on purpose: editing longevitymap.py must not download
-# the curation again (FORCE=1 does).
-$(LM_SQLITE): $(LM_URL_FILE) $(call forced_for,longevitymap) | $(VENV_OK)
-	$(PY) scripts/longevitymap.py fetch
-
-# inputs.txt holds the file list, CURATOR, METHOD and the module parameters. Make
-# itself notices a change, at parse time and without running a script: inputs.key holds
-# a digest of CURATOR and METHOD (LM_PARAMS_KEY, from config.py) and the file list, and
-# is rewritten only when that changes. So a different set or config rebuilds the tables,
-# an unchanged one does not, and `make -q longevitymap` tells the truth. (Like
-# discovery.key, it is written while parsing, so also under -n and -q; scripts/status.py
-# lm_rule() mirrors this rule.)
-LM_KEYFILE := $(LM_DIR)/inputs.key
-LM_KEY     := $(strip $(LM_PARAMS_KEY) $(abspath $(LM_ENSEMBL)))
-ifneq ($(filter longevitymap $(LM_DIR)/%,$(MAKECMDGOALS)),)
-ifneq ($(file <$(LM_KEYFILE)),$(LM_KEY))
-$(shell mkdir -p '$(LM_DIR)')
-$(file >$(LM_KEYFILE),$(LM_KEY))
+# rsids of every module of the set, done per Parquet file into one small hits file (the
+# map, `make <MOD_ROOT>/hits/<stem>.hits.parquet`, one per file of `make parquet`); each
+# module's tables are built from the hits files (the reduce), byte for byte as from the
+# whole set. MODULE_HITS=dir builds them from the *.hits.parquet files in dir alone (a CI
+# gather job: no Ensembl Parquet and no discovery needed). ENSEMBL_PARQUET (config
+# ensembl_parquet: a path, directory or glob) reads that set directly instead.
+# The curations are human: a module goal for a species no module of it curates is refused
+# here, at parse time, before any file under <cache>/modules is written.
+MODULE_NAMES   := $(subst $(comma), ,$(ALL_MODULES))
+MODULES_SET    := $(subst $(comma), ,$(MODULE_LIST))
+MOD_ROOT       := $(CACHE_DIR)/modules
+HITS_DIR       := $(MOD_ROOT)/hits
+MODULE_OUTPUTS := annotations.parquet studies.parquet weights.parquet sources.parquet manifest.json metadata.yaml \
+                  unresolved.tsv conflicts.tsv
+HITS_CODE      := scripts/modules.py scripts/modbuild.py scripts/moduledef.py scripts/modsource.py \
+                  scripts/ensembl_set.py scripts/duck.py
+MODULE_CODE    := $(HITS_CODE) scripts/modcard.py
+HITS_FILES     := $(if $(MODULE_HITS),$(sort $(wildcard $(MODULE_HITS)/*.hits.parquet)),$(PARQUETS:$(SPECIES_DIR)/%.parquet=$(HITS_DIR)/%.hits.parquet))
+MOD_ENSEMBL    := $(if $(ENSEMBL_PARQUET),$(filter %.parquet,$(wildcard $(ENSEMBL_PARQUET) $(ENSEMBL_PARQUET)/*.parquet)),$(HITS_FILES))
+species_of      = $(subst $(comma), ,$(SPECIES_$(1)))
+# The modules the goals build (`modules` and a hits file: the set), and those refused.
+GOAL_MODULES   := $(sort $(if $(filter modules $(HITS_DIR)/%,$(MAKECMDGOALS)),$(MODULES_SET)) \
+                    $(filter $(MODULE_NAMES),$(MAKECMDGOALS)) \
+                    $(foreach m,$(MODULE_NAMES),$(if $(filter $(MOD_ROOT)/$(m)/%,$(MAKECMDGOALS)),$(m))))
+REFUSED        := $(foreach m,$(GOAL_MODULES),$(if $(filter $(SPECIES),$(call species_of,$(m))),,$(m)))
+ifneq ($(strip $(REFUSED)),)
+$(error refusing to build $(strip $(REFUSED)) for $(SPECIES): the curations are of $(sort $(foreach m,$(REFUSED),$(call species_of,$(m)))) (GRCh38), so the module tables are built against that Ensembl set only; nothing under $(MOD_ROOT) was written (run it with SPECIES=$(firstword $(foreach m,$(REFUSED),$(call species_of,$(m))))))
 endif
+# The set's modules that curate SPECIES (what `make all` builds).
+SPECIES_MODULES := $(foreach m,$(MODULES_SET),$(if $(filter $(SPECIES),$(call species_of,$(m))),$(m)))
+
+# Keys Make compares at parse time, written only when they change (also under -n and -q,
+# like discovery.key; stages.py mirrors these rules): source.key (<m>_url, <m>_logo) for
+# every module whose source the goals need, inputs.key (parameters + file list) of the goal
+# modules, hits/modules.key (the set whose rsids the hits hold).
+# (Compared stripped: GNU Make 4.3's $(file <) does not always drop the final newline.)
+streq            = $(and $(findstring x$(1)x,x$(2)x),$(findstring x$(2)x,x$(1)x))
+write_if_changed = $(if $(call streq,$(strip $(file <$(1))),$(strip $(2))),,$(shell mkdir -p '$(dir $(1))')$(file >$(1),$(2)))
+HITS_KEYFILE    := $(HITS_DIR)/modules.key
+ifneq ($(strip $(GOAL_MODULES)),)
+NEEDED_SOURCES  := $(sort $(GOAL_MODULES) $(if $(ENSEMBL_PARQUET)$(MODULE_HITS),,$(MODULES_SET)))
+$(foreach m,$(NEEDED_SOURCES),$(call write_if_changed,$(MOD_ROOT)/$(m)/source.key,$(SOURCE_KEY_$(m))))
+$(foreach m,$(GOAL_MODULES),$(call write_if_changed,$(MOD_ROOT)/$(m)/inputs.key,$(strip $(PARAMS_KEY_$(m)) $(abspath $(MOD_ENSEMBL)))))
+$(if $(ENSEMBL_PARQUET)$(MODULE_HITS),,$(call write_if_changed,$(HITS_KEYFILE),$(MODULE_LIST)))
 endif
 
-$(LM_KEYFILE):
-	mkdir -p $(@D) && echo '$(LM_KEY)' > $@
+## modules: build every module of MODULES (config modules; default all) in CACHE_DIR/modules/<module>
+modules: $(MODULES_SET) | $(DISCOVERY_FAILED)
+.PHONY: modules $(MODULE_NAMES)
 
-$(LM_INPUTS): $(LM_KEYFILE) | $(VENV_OK)
-	@$(PY) scripts/longevitymap.py inputs $(LM_ENSEMBL)
-	@touch $@
+# One module's targets. (No script prerequisite for the source: editing the code must not
+# download the curation again; FORCE=1 does.)
+define MODULE_RULES
+$(1)_SOURCE   := $(MOD_ROOT)/$(1)/$(SOURCE_FILE_$(1))
+$(1)_OUTPUTS  := $(addprefix $(MOD_ROOT)/$(1)/,$(MODULE_OUTPUTS))
+$(1)_CODE     := $(wildcard sql/modules/$(1)/*.sql sql/modules/$(1)/module.toml)
+$(1)_URL_FILE := $(if $(findstring ://,$(URL_$(1))),,$(wildcard $(URL_$(1))))
 
-# The script reads exactly the Parquet files Make tracks. Its code (the script and the
-# modules it runs on) is a prerequisite.
-LM_CODE := scripts/longevitymap.py scripts/ensembl_set.py scripts/duck.py
-$(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) $(LM_CODE) $(LM_ENSEMBL) $(LM_INPUTS) $(call forced_for,longevitymap) | $(VENV_OK) $(DISCOVERY_FAILED)
-	$(PY) scripts/longevitymap.py build $(LM_ENSEMBL)
+$(1): $$($(1)_OUTPUTS) | $(DISCOVERY_FAILED)
 
-# The map: one Parquet file's records of the curated rsids (not with LM_HITS, whose
-# files are made elsewhere and must not be rebuilt here).
-ifeq ($(LM_HITS),)
-$(LM_HITS_DIR)/%.lm-hits.parquet: $(SPECIES_DIR)/%.parquet $(LM_SQLITE) sql/curated.sql sql/lm_hits.sql $(LM_CODE) | $(VENV_OK)
-	$(PY) scripts/longevitymap.py hits $< $@
+$$($(1)_SOURCE): $(MOD_ROOT)/$(1)/source.key $$($(1)_URL_FILE) $(call forced_for,modules $(1)) | $(VENV_OK)
+	$(PY) scripts/modules.py fetch $(1)
+
+$(MOD_ROOT)/$(1)/source.key $(MOD_ROOT)/$(1)/inputs.key:
+	mkdir -p $$(@D) && touch $$@
+
+$(MOD_ROOT)/$(1)/inputs.txt: $(MOD_ROOT)/$(1)/inputs.key | $(VENV_OK)
+	@$(PY) scripts/modules.py inputs $(1) $(MOD_ENSEMBL)
+	@touch $$@
+
+$$($(1)_OUTPUTS) &: $$($(1)_SOURCE) $(wildcard sql/*.sql) $$($(1)_CODE) $(MODULE_CODE) $(MOD_ENSEMBL) \
+                    $(MOD_ROOT)/$(1)/inputs.txt $(call forced_for,modules $(1)) | $(VENV_OK) $(DISCOVERY_FAILED)
+	$(PY) scripts/modules.py build $(1) $(MOD_ENSEMBL)
+endef
+$(foreach m,$(MODULE_NAMES),$(eval $(call MODULE_RULES,$(m))))
+
+$(HITS_KEYFILE):
+	mkdir -p $(@D) && touch $@
+
+# The map: one Parquet file's records of the curated rsids of every module of the set (not
+# with MODULE_HITS, whose files are made elsewhere and must not be rebuilt here).
+ifeq ($(MODULE_HITS),)
+$(HITS_DIR)/%.hits.parquet: $(SPECIES_DIR)/%.parquet $(HITS_KEYFILE) $(foreach m,$(MODULES_SET),$($(m)_SOURCE) \
+                            $($(m)_CODE)) sql/claims.sql sql/hits.sql $(HITS_CODE) | $(VENV_OK)
+	$(PY) scripts/modules.py hits $< $@
 endif
 
 # Benchmark: a synthetic Ensembl Parquet set of LM_BENCH_ROWS rows (cached under bench/,
@@ -349,7 +388,8 @@ help:
 	@echo "  SPECIES=$(SPECIES)  CACHE_DIR=$(CACHE_DIR)"
 	@echo "  BASE_URL, PATTERN, RETRIES, CONNECT_TIMEOUT, READ_TIMEOUT, VERIFY_CHECKSUMS,"
 	@echo "  MAX_CONCURRENT_DOWNLOADS=$(MAX_CONCURRENT_DOWNLOADS), MAX_CONCURRENT_CONVERSIONS=$(MAX_CONCURRENT_CONVERSIONS),"
-	@echo "  THREADS, FORCE=1 (redo file targets), LONGEVITYMAP_URL, ENSEMBL_PARQUET, LM_HITS=dir, MEMORY_LIMIT,"
+	@echo "  THREADS, FORCE=1 (redo file targets), MODULES=a,b, <MODULE>_URL, ENSEMBL_PARQUET, MODULE_HITS=dir, MEMORY_LIMIT,"
+	@echo "  modules: $(ALL_MODULES) (each a goal: make coronary)"
 	@echo "  BENCH_RECORDS=$(BENCH_RECORDS), LM_BENCH_ROWS=$(LM_BENCH_ROWS)"
 	@echo
 	@echo "Recipes (upload, status, ui, runs, demo-ui...): ./just --list"

@@ -47,6 +47,10 @@ parquet *vars:
 bench *vars:
     make "$@" bench
 
+# Build every annotation module (e.g. `just modules MODULES=coronary,drugs`)
+modules *vars:
+    make "$@" modules
+
 # Build the LongevityMap module tables (e.g. `just longevitymap ENSEMBL_PARQUET='/data/*.parquet'`)
 longevitymap *vars:
     make "$@" longevitymap
@@ -55,7 +59,7 @@ longevitymap *vars:
 bench-longevitymap *vars:
     make "$@" bench-longevitymap
 
-# Lay out the built Parquet set + LongevityMap for just-dna-lite (offline use); prints its env vars
+# Lay out the built Parquet set + modules for just-dna-lite (offline use); prints its env vars
 consumer-layout *vars:
     @make -s "$@" consumer-layout
 
@@ -64,12 +68,17 @@ consumer-layout *vars:
 # do for the other recipes; the other words go to the script.
 env_args := 'rest=(); for a in "$@"; do if [[ $a =~ ^[A-Z_][A-Z0-9_]*= ]]; then export "$a"; else rest+=("$a"); fi; done; set -- "${rest[@]}";'
 
-# Publish the Ensembl Parquet set + dataset card to the Hub (`just upload --dry-run` shows the plan)
+# Publish the Ensembl Parquet set + dataset card to the Hub (`just upload --dry-run` shows the plan; `--prune` deletes stale data/ files)
 upload *args:
     @make --no-print-directory -s venv
     @{{env_args}} {{py}} scripts/upload.py ensembl "$@"
 
-# Publish the LongevityMap module tables + metadata.yaml to the Hub (`--dry-run` shows the plan)
+# Publish every changed module to data/<module>/ of the modules repo in ONE commit, deleting what the build no longer makes there (`--dry-run` shows the plan)
+upload-modules *args:
+    @make --no-print-directory -s venv
+    @{{env_args}} {{py}} scripts/upload.py modules "$@"
+
+# The LongevityMap module alone (`just upload-modules --module longevitymap`)
 upload-longevitymap *args:
     @make --no-print-directory -s venv
     @{{env_args}} {{py}} scripts/upload.py longevitymap "$@"

@@ -19,6 +19,48 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MODULES_DIR = ROOT / "sql" / "modules"  # one folder per annotation module (module.toml + SQL)
+MODULE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def module_folders(root: Path = MODULES_DIR) -> dict[str, Path]:
+    """The annotation modules: every folder of sql/modules/ that holds a module.toml, by
+    name (the folder's name, a lower-case identifier), in name order."""
+    found = {}
+    for toml in sorted(root.glob("*/module.toml")):
+        name = toml.parent.name
+        if not MODULE_NAME.fullmatch(name):
+            raise ConfigError(f"{toml.parent}: a module folder's name must be a lower-case identifier "
+                              "(letters, digits, _), since it becomes a Make goal and a Hub folder")
+        found[name] = toml.parent
+    return found
+
+
+def module_toml(folder: Path) -> dict:
+    """A module's module.toml, read (ConfigError naming the file when it cannot be)."""
+    path = folder / "module.toml"
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def module_defaults() -> dict[str, object]:
+    """Per-module keys and their defaults from each module.toml: <module>_url (the source),
+    <module>_logo (empty: the module's own logo), <module>_version (its manifest version)."""
+    out: dict[str, object] = {}
+    for name, folder in module_folders().items():
+        meta = module_toml(folder)
+        out[f"{name}_url"] = str((meta.get("source") or {}).get("url") or "")
+        out[f"{name}_logo"] = ""
+        out[f"{name}_version"] = str(meta.get("version") or "1.0.0")
+    return out
+
 
 DEFAULTS: dict[str, object] = {
     "species": "homo_sapiens",
@@ -35,18 +77,22 @@ DEFAULTS: dict[str, object] = {
     # conversion (vcf2parquet)
     "max_concurrent_conversions": 2,
     "threads": 0,  # 0 = auto
-    # LongevityMap module
-    "longevitymap_url": "https://github.com/dna-seq/just_longevitymap/raw/master/data/longevitymap.sqlite",
+    # annotation modules (sql/modules/<module>/; per-module keys below, from module_defaults())
+    "modules": "",  # comma-separated module names; empty = every module folder
     "ensembl_parquet": "",  # empty = the Parquet targets of the species' discovery manifest
     "memory_limit": "1GB",
-    "curator": "Olga Borysova",
-    "method": "literature_review",
-    "longevitymap_version": "1.0.0",  # identity.version of the module's manifest.json
-    "longevitymap_logo": "",  # local png/jpg/jpeg (published as logo.<ext>) or URL; empty = default
+    "curator": "",  # empty = each module's own (module.toml); set: every module's
+    "method": "",
     # Hugging Face Hub
     "hf_ensembl_repo": "just-dna-seq/ensembl_variations",
     "hf_modules_repo": "just-dna-seq/annotators",
 }
+try:
+    DEFAULTS.update(module_defaults())
+except ConfigError as _exc:  # reported by load(), with the rest of the configuration
+    MODULE_ERROR: str | None = str(_exc)
+else:
+    MODULE_ERROR = None
 
 # Environment / Make variable names that differ from the upper-case key.
 ALIASES = {"force_download": ("FORCE",)}
@@ -58,10 +104,6 @@ DOTENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
-
-
-class ConfigError(Exception):
-    pass
 
 
 def _coerce(key: str, raw: str, default: object) -> object:
@@ -171,12 +213,26 @@ def load(env: dict[str, str] | None = None) -> dict[str, object]:
         raise ConfigError(f"species: {cfg['species']!r} is not an Ensembl species name (like homo_sapiens)")
     if not str(cfg["base_url"]).endswith("/"):
         cfg["base_url"] = str(cfg["base_url"]) + "/"
+    if MODULE_ERROR:
+        raise ConfigError(MODULE_ERROR)
+    cfg["modules"] = ",".join(selected_modules(cfg))
     return cfg
 
 
+def selected_modules(cfg: dict[str, object]) -> list[str]:
+    """The modules of config `modules` (MODULES=a,b), in the order given; empty: every
+    module folder. An unknown name is a ConfigError naming the known ones."""
+    known = list(module_folders())
+    wanted = [m.strip() for m in str(cfg.get("modules") or "").replace(" ", ",").split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in known]
+    if unknown:
+        raise ConfigError(f"modules: no module {', '.join(unknown)} (sql/modules/ has {', '.join(known)})")
+    return list(dict.fromkeys(wanted)) or known
+
+
 MAKE_VARS = ("species", "cache_dir", "max_concurrent_downloads", "max_concurrent_conversions",
-             "longevitymap_url", "ensembl_parquet", "force_download")
-MAY_BE_EMPTY = {"longevitymap_url", "ensembl_parquet"}
+             "ensembl_parquet", "force_download")
+MAY_BE_EMPTY = {"ensembl_parquet"}
 
 
 def discovery_key(cfg: dict[str, object]) -> str:
@@ -185,11 +241,32 @@ def discovery_key(cfg: dict[str, object]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def lm_params_key(cfg: dict[str, object]) -> str:
-    """Short digest of the LongevityMap parameters recorded in inputs.txt (curator,
-    method): Make compares it, with the file list, to inputs.key at parse time."""
-    text = "\n".join(str(cfg[k]) for k in ("curator", "method"))
+def params_key(cfg: dict[str, object], module: str) -> str:
+    """Short digest of a module's build parameters recorded in its inputs.txt (curator,
+    method, version): Make compares it, with the file list, to inputs.key at parse time."""
+    text = "\n".join(str(cfg[k]) for k in ("curator", "method", f"{module}_version"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def source_key(cfg: dict[str, object], module: str) -> str:
+    """Short digest of where a module's source and logo come from (<module>_url,
+    <module>_logo): a change fetches them again (source.key, rewritten at parse time)."""
+    text = "\n".join(str(cfg[k]) for k in (f"{module}_url", f"{module}_logo"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def module_make_vars(cfg: dict[str, object]) -> list[str]:
+    """The modules for the Makefile: ALL_MODULES, MODULE_LIST (config modules), and per
+    module its source URL, local file name, species and the two keys above."""
+    words = [f"ALL_MODULES?={','.join(module_folders())}", f"MODULE_LIST?={cfg['modules']}"]
+    for name, folder in module_folders().items():
+        meta = module_toml(folder)
+        source = meta.get("source") or {}
+        species = ",".join(meta.get("species") or [])
+        words += [f"URL_{name}?={cfg[f'{name}_url']}", f"SOURCE_FILE_{name}?={source.get('file', '')}",
+                  f"SPECIES_{name}?={species}", f"PARAMS_KEY_{name}?={params_key(cfg, name)}",
+                  f"SOURCE_KEY_{name}?={source_key(cfg, name)}"]
+    return words
 
 
 def make_vars(cfg: dict[str, object]) -> str:
@@ -201,7 +278,11 @@ def make_vars(cfg: dict[str, object]) -> str:
             raise ConfigError(f"{key}: {value!r} cannot be used in a Make path (empty, space, $, # or ')")
         words.append(f"{ALIASES.get(key, (key.upper(),))[0]}?={value}")
     words.append(f"DISCOVERY_KEY?={discovery_key(cfg)}")
-    words.append(f"LM_PARAMS_KEY?={lm_params_key(cfg)}")
+    for word in module_make_vars(cfg):
+        value = word.split("=", 1)[1]
+        if any(c.isspace() or c in "$#'" for c in value):
+            raise ConfigError(f"{word.split('?=')[0]}: {value!r} cannot be used in a Make path (space, $, # or ')")
+        words.append(word)
     return " ".join(words) + "\n"
 
 

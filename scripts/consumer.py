@@ -5,17 +5,19 @@
 Under <cache>/just-dna-lite/<species>/ (the consumer's cache and root directory):
 
     ensembl_variations/data/<species>-*.parquet   the species' published Parquet set
-    modules/longevitymap/                         annotations, studies, weights.parquet,
-                                                  manifest.json, metadata.yaml, logo.<ext>
+    modules/<module>/                             for each built module of the set: annotations,
+                                                  studies, weights, sources.parquet, manifest.json,
+                                                  metadata.yaml, logo.<ext>
     modules.yaml                                  sources: that modules directory
 
 Parquet files are hard links to the pipeline's files (copies where a link cannot be
 made), so the layout costs no space; run it again after `make parquet` or
-`make longevitymap` (a rebuilt file is a new file, the layout keeps the old one until
+`make modules` (a rebuilt file is a new file, the layout keeps the old one until
 then). The set is the discovery manifest's files that exist; Parquet files in the
 layout's data directory that are not in the set are removed, because the consumer reads
-every *.parquet there as one set. The LongevityMap module (a human curation) is laid out
-for homo_sapiens when its tables exist. Prints the two environment variables to set
+every *.parquet there as one set. A module is laid out for the species it curates (all
+six: homo_sapiens) when it is built; a module folder of an earlier layout whose module
+is not built (or not in the set) is removed. Prints the two environment variables to set
 (stdout, so `eval "$(make -s consumer-layout)"` sets them).
 """
 
@@ -30,10 +32,8 @@ import typer
 
 import common
 import hubclient
-import hubcard
-import upload
+import moduledef
 from common import Failure, say
-from longevitymap import MODULE, module_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -76,7 +76,7 @@ def ensembl_set(cfg: dict) -> tuple[list[Path], list[str]]:
     return present, missing
 
 
-def modules_yaml(cfg: dict, modules: Path | None) -> str:
+def modules_yaml(cfg: dict, modules: Path | None, laid_out: list[moduledef.Module]) -> str:
     import yaml
 
     data = {
@@ -84,15 +84,44 @@ def modules_yaml(cfg: dict, modules: Path | None) -> str:
         "sources": [{"url": str(modules), "kind": "collection"}] if modules else [],
     }
     if modules:
-        data["module_metadata"] = {MODULE: dict(hubcard.MODULE_DISPLAY)}
+        data["module_metadata"] = {m.name: m.display() for m in laid_out}
     head = ("# just-dna-lite's module sources, written by prepare-annotations (make consumer-layout):\n"
             "# the locally prepared modules, no Hub source. Rewritten by each run.\n")
     return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
+def lay_out_modules(cfg: dict, root: Path) -> tuple[Path | None, list[moduledef.Module]]:
+    """Hard links of each built module of the set that curates the species, under
+    root/modules/<module>/: (that directory or None when none is laid out, the modules)."""
+    target = root / "modules"
+    laid_out = []
+    for module in moduledef.selected(cfg):
+        files = [module.dir(cfg) / name for name in moduledef.PUBLISHED]
+        if str(cfg["species"]) not in module.species:
+            say(f"the {module.name} module is a {', '.join(module.species)} curation: not laid out for {cfg['species']}")
+            continue
+        if not all(p.is_file() for p in files):
+            say(f"no {module.name} module tables in {module.dir(cfg)} (run `make {module.name}`): not laid out")
+            continue
+        logo = module.logo_file(cfg)
+        dest = target / module.name
+        for src in [*files, *([logo] if logo else [])]:
+            place(src, dest / src.name)
+        for ext in moduledef.LOGO_EXTENSIONS:  # only the current logo: the consumer takes the first it finds
+            if not (logo and logo.name == f"logo.{ext}"):
+                (dest / f"logo.{ext}").unlink(missing_ok=True)
+        laid_out.append(module)
+        say(f"{dest}: {module.name} module ({', '.join(p.name for p in files)}{', ' + logo.name if logo else ''})")
+    names = {m.name for m in laid_out}
+    for old in sorted(p for p in target.glob("*") if p.is_dir() and p.name not in names):
+        shutil.rmtree(old)  # a module of an earlier layout that is not built now: the consumer would read it
+        say(f"{old}: removed (not built, or not in the set)")
+    return (target if laid_out else None), laid_out
+
+
 @app.command()
 def layout() -> None:
-    """Lay out the species' Parquet set, the LongevityMap module and a modules.yaml in
+    """Lay out the species' Parquet set, the built modules and a modules.yaml in
     just-dna-lite's layout under <cache>/just-dna-lite/<species>/, and print the
     environment variables that point just-dna-lite at it."""
     cfg = common.load_config()
@@ -119,33 +148,9 @@ def layout() -> None:
             + (f"; removed {len(stale)} not in the set: {', '.join(sorted(p.name for p in stale))}" if stale else "")
             + ")")
 
-        modules = None
-        tables = [module_dir(cfg) / f"{t}.parquet" for t in hubcard.MODULE_TABLES]
-        if cfg["species"] != hubclient.DEFAULT_SPECIES:
-            say(f"the {MODULE} module is a human curation: not laid out for {cfg['species']}")
-        elif not all(p.is_file() for p in tables):
-            say(f"no {MODULE} module tables in {module_dir(cfg)} (run `make longevitymap`): "
-                "modules.yaml lists no module source")
-        else:
-            modules = root / "modules"
-            mdir = modules / MODULE
-            for src in tables:
-                place(src, mdir / src.name)
-            logo = upload.module_logo(cfg)
-            logo_file = logo if isinstance(logo, Path) else None
-            for ext in hubcard.LOGO_EXTENSIONS:  # only the current logo: the consumer takes the first
-                if not (logo_file and f"logo.{ext}" == hubcard.logo_name(logo_file)):
-                    (mdir / f"logo.{ext}").unlink(missing_ok=True)
-            if logo_file:
-                place(logo_file, mdir / hubcard.logo_name(logo_file))
-            upload.check_version(str(cfg["longevitymap_version"]))
-            common.atomic_write(mdir / "manifest.json",
-                                hubcard.module_manifest(cfg, tables, logo_file).encode(), only_if_changed=True)
-            common.atomic_write(mdir / "metadata.yaml", hubcard.module_metadata(cfg, logo).encode(),
-                                only_if_changed=True)
-            say(f"{mdir}: {MODULE} module ({', '.join(p.name for p in tables)}, manifest.json, metadata.yaml"
-                + (f", {hubcard.logo_name(logo_file)}" if logo_file else "") + ")")
-        common.atomic_write(root / "modules.yaml", modules_yaml(cfg, modules).encode(), only_if_changed=True)
+        modules, laid_out = lay_out_modules(cfg, root)
+        common.atomic_write(root / "modules.yaml", modules_yaml(cfg, modules, laid_out).encode(),
+                            only_if_changed=True)
         say(f"{root / 'modules.yaml'}: written; set these for just-dna-lite:")
     print(f"export JUST_DNA_PIPELINES_CACHE_DIR={shlex.quote(str(root))}")
     print(f"export JUST_DNA_PIPELINES_ROOT={shlex.quote(str(root))}")

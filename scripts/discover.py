@@ -171,14 +171,15 @@ def fragment() -> None:
 def targets(cfg: dict) -> dict:
     """The per-file work of the species from the discovery manifest: for each file its
     name, URL, expected checksum, the VCF / Parquet / hits paths relative to the cache
-    and the exact Make targets that build its Parquet and its LongevityMap hits file."""
+    and the exact Make targets that build its Parquet and its hits file (the map step of
+    every module)."""
     cache = Path(cfg["cache_dir"])
     table = sumcheck.load_checksums(common.checksums_path(cfg)) or {}
-    hits_dir = cache / "modules" / "longevitymap" / "hits"
+    hits_dir = cache / "modules" / "hits"
     files = []
     for entry in common.manifest(cfg):
         listed = table.get(entry.name)
-        hits = hits_dir / f"{entry.stem}.lm-hits.parquet"
+        hits = hits_dir / f"{entry.stem}.hits.parquet"
         files.append({
             "name": entry.name, "stem": entry.stem, "url": entry.url,
             "checksum": str(listed) if listed else None,

@@ -1,6 +1,7 @@
 """The DuckDB core of the module steps: a connection bounded by memory_limit (spilling
-to <cache>/tmp/duckdb), one SQL file of sql/ run with its parameters bound (never
-pasted), and the outputs written to temporary names and renamed into place together.
+to <cache>/tmp/duckdb), one SQL file (sql/<name>.sql, or a module's own) run with its
+parameters bound (never pasted), and the outputs written to temporary names and renamed
+into place together.
 """
 
 from __future__ import annotations
@@ -16,24 +17,31 @@ import common
 SQL_DIR = common.ROOT / "sql"
 
 
-def read_sql(name: str) -> str:
-    path = SQL_DIR / f"{name}.sql"
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise common.Failure(f"{path}: cannot read ({exc.strerror or exc})") from None
+def sql_path(sql: str | Path) -> Path:
+    """sql/<name>.sql for a name, else the path given."""
+    return sql if isinstance(sql, Path) else SQL_DIR / f"{sql}.sql"
 
 
-def run_sql(con, name: str, params: dict):
-    """Run sql/<name>.sql with the parameters it uses (bound, not pasted); Arrow result."""
+def run_sql(con, sql: str | Path, params: dict):
+    """Run one SQL file (a name in sql/, or a path) with the parameters it uses (bound,
+    not pasted); Arrow result. A parameter the file uses and ``params`` lacks is an error
+    naming both."""
     import duckdb
 
-    text = read_sql(name)
-    used = {p: params[p] for p in sorted(set(re.findall(r"\$([A-Za-z_]\w*)", text)))}
+    path = sql_path(sql)
+    label = os.path.relpath(path, common.ROOT) if path.is_relative_to(common.ROOT) else str(path)
     try:
-        return con.sql(text, params=used or None).to_arrow_table()
+        text = path.read_text()
+    except OSError as exc:
+        raise common.Failure(f"{path}: cannot read ({exc.strerror or exc})") from None
+    names = sorted(set(re.findall(r"\$([A-Za-z_]\w*)", text)))
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise common.Failure(f"{label} uses ${', $'.join(missing)}, which module.toml's [params] does not set")
+    try:
+        return con.sql(text, params={n: params[n] for n in names} or None).to_arrow_table()
     except duckdb.Error as exc:
-        raise common.Failure(f"sql/{name}.sql failed: {str(exc).splitlines()[0]}") from None
+        raise common.Failure(f"{label} failed: {str(exc).splitlines()[0]}") from None
 
 
 def connect(cfg: dict):
@@ -61,23 +69,33 @@ def tsv_bytes(table) -> bytes:
     return buf.getvalue().encode()
 
 
-def write_outputs(out_dir: Path, results: dict) -> None:
-    """Write every output to a temporary name, then rename them all into place."""
+def write_outputs(out_dir: Path, results: dict, finish=None) -> None:
+    """Write every output to a temporary name, then rename them all into place. A result
+    is an Arrow table (.parquet, or TSV otherwise) or bytes. ``finish``, if given, is
+    called with {name: temporary path} once those are written and returns more {name:
+    bytes} (files made from the others, e.g. a manifest of their digests)."""
     import pyarrow.parquet as pq
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    temps: dict[Path, Path] = {}
+    temps: dict[str, Path] = {}
+
+    def write(name: str, value) -> None:
+        tmp = common.temp_path_for(out_dir / name)
+        temps[name] = tmp
+        if isinstance(value, bytes):
+            tmp.write_bytes(value)
+        elif name.endswith(".parquet"):
+            pq.write_table(value, tmp, compression="zstd")
+        else:
+            tmp.write_bytes(tsv_bytes(value))
+
     try:
-        for name, table in results.items():
-            dest = out_dir / name
-            tmp = common.temp_path_for(dest)
-            temps[dest] = tmp
-            if name.endswith(".parquet"):
-                pq.write_table(table, tmp, compression="zstd")
-            else:
-                tmp.write_bytes(tsv_bytes(table))
-        for dest, tmp in temps.items():
-            os.replace(tmp, dest)
+        for name, value in results.items():
+            write(name, value)
+        for name, value in (finish(dict(temps)) if finish else {}).items():
+            write(name, value)
+        for name, tmp in temps.items():
+            os.replace(tmp, out_dir / name)
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)

@@ -132,8 +132,9 @@ def ensembl_view(con, files: list[str]) -> dict:
             "clin_flags": len(clin)}
 
 
-HITS_ROWS_KEY = b"lm_hits_source_rows"  # footer key of a hits file: rows of the file it was made from
-HITS_SOURCE_KEY = b"lm_hits_source"
+HITS_ROWS_KEY = b"hits_source_rows"  # footer key of a hits file: rows of the file it was made from
+HITS_SOURCE_KEY = b"hits_source"
+HITS_MODULES_KEY = b"hits_modules"  # the modules whose curated rsids it holds
 
 
 def ensembl_rows(files: list[str]) -> int:

@@ -20,15 +20,16 @@ ENSEMBL = [
     ("parquet", "Parquet", "vcf2parquet", ["parquet"], True),
 ]
 MODULES = [
-    ("lm-source", "longevitymap.sqlite", "fetch + check", ["lm-source"], False),
-    ("lm-hits", "LongevityMap hits", "per-file semi-join (map)", ["lm-hits"], True),
-    ("lm-inputs", "inputs.txt", "file list, CURATOR, METHOD", ["lm-inputs"], False),
-    ("lm-table", "module tables", "DuckDB sql/*.sql (reduce)", ["lm-table"], True),
+    ("module-source", "module sources", "fetch + check", ["module-source"], True),
+    ("module-hits", "hits (all modules)", "per-file semi-join (map)", ["module-hits"], True),
+    ("module-inputs", "inputs.txt", "file list, curator, method", ["module-inputs"], False),
+    ("module-table", "module tables", "DuckDB sql/modules/* (reduce)", ["module-table"], True),
 ]
 EDGES = [
     ("listing", "manifest"), ("manifest", "vcf"), ("vcf", "parquet"), ("parquet", "hub-ensembl"),
-    ("curation", "lm-source"), ("lm-source", "lm-hits"), ("parquet", "lm-hits"), ("parquet", "lm-inputs"),
-    ("lm-hits", "lm-table"), ("lm-inputs", "lm-table"), ("lm-table", "hub-modules"),
+    ("curation", "module-source"), ("module-source", "module-hits"), ("parquet", "module-hits"),
+    ("parquet", "module-inputs"), ("module-hits", "module-table"), ("module-inputs", "module-table"),
+    ("module-table", "hub-modules"),
 ]
 
 
@@ -47,12 +48,12 @@ def graph(doc: dict) -> dict:
     nodes.append({"id": "hub-ensembl", "title": "Hub: Ensembl set", "sub": "just upload", "ext": True,
                   "upload": "ensembl", "detail": "the species' Parquet set on the Hugging Face Hub"})
     if any(stage in present for _, _, _, stages, _ in MODULES for stage in stages):
-        nodes.append({"id": "curation", "title": "LongevityMap curation", "sub": "SQLite (HTTP)", "ext": True,
-                      "detail": "fetched once into longevitymap.sqlite (FORCE=1 fetches it again)"})
+        nodes.append({"id": "curation", "title": "module curations", "sub": "SQLite / TSV (HTTP)", "ext": True,
+                      "detail": "each module's source, fetched once into modules/<module>/ (FORCE=1 fetches it again)"})
         for key, title, sub, stages, cells in MODULES:
             nodes.append({"id": key, "title": title, "sub": sub, "stages": stages, "cells": cells})
-        nodes.append({"id": "hub-modules", "title": "Hub: modules", "sub": "just upload-longevitymap",
-                      "ext": True, "upload": "longevitymap", "detail": "the module tables on the Hugging Face Hub"})
+        nodes.append({"id": "hub-modules", "title": "Hub: modules", "sub": "just upload-modules",
+                      "ext": True, "upload": "modules", "detail": "the module tables on the Hugging Face Hub"})
     for node in nodes:
         node.setdefault("stages", [])
         node.setdefault("cells", False)

@@ -1,6 +1,6 @@
-"""Content generated for the Hub: the Ensembl dataset card (README.md) and the
-module's metadata.yaml, from Parquet footers (rows, schema, key-value metadata) and
-one record for the card's example, never a full read of the data."""
+"""Content generated for the Hub: the Ensembl dataset card (README.md), from Parquet
+footers (rows, schema, key-value metadata) and one record for the card's example, never
+a full read of the data. (A module's manifest.json and metadata.yaml: modcard.py.)"""
 
 from __future__ import annotations
 
@@ -9,26 +9,6 @@ from pathlib import Path
 
 import common
 from common import Failure
-from longevitymap import MODULE, OUTPUTS
-
-MODULE_TABLES = tuple(Path(name).stem for name in OUTPUTS if name.endswith(".parquet"))
-# Where the module's data comes from, as published in metadata.yaml (the configured
-# longevitymap_url may be a local path or a test server: it is not published).
-MODULE_SOURCE = "https://github.com/dna-seq/just_longevitymap"
-# The logo referenced when no logo file is published (config longevitymap_logo empty and
-# no logo.{png,jpg,jpeg} in the module directory): the Just-DNA project logo, where
-# just-dna-lite keeps it (webui/assets/images/just_dna_seq.jpg).
-DEFAULT_LOGO = "https://raw.githubusercontent.com/dna-seq/just-dna-lite/main/webui/assets/images/just_dna_seq.jpg"
-LOGO_EXTENSIONS = ("png", "jpg", "jpeg")  # what the consumer looks for beside the tables
-# How the module shows in just-dna-lite (metadata.yaml and manifest.json's display block).
-MODULE_DISPLAY = {
-    "title": "Longevity Map",
-    "description": "Longevity-associated genetic variants from the LongevityMap database, "
-                   "curated with per-genotype weights",
-    "report_title": "Longevity Variants",
-    "icon": "heart-pulse",
-    "color": "#21ba45",
-}
 
 
 def natural_key(name: str) -> list:
@@ -204,112 +184,3 @@ def card_from_facts(repo_id: str, species: str, facts: list[dict], record: dict 
               "of its data; cite Ensembl (Harrison et al., *Nucleic Acids Research*) and the "
               "original sources (dbSNP, ClinVar, gnomAD, …) where appropriate.", ""]
     return "\n".join(lines)
-
-
-def module_metadata(cfg: dict, logo: Path | str | None) -> str:
-    """metadata.yaml of the module. ``logo``: a logo file published beside it (then
-    referenced by its name there, logo.<ext>), a URL, or None (DEFAULT_LOGO)."""
-    import yaml
-
-    meta = {
-        "name": MODULE,
-        **MODULE_DISPLAY,
-        "logo": logo_name(logo) if isinstance(logo, Path) else (logo or DEFAULT_LOGO),
-        "curator": cfg["curator"],
-        "method": cfg["method"],
-        "source": MODULE_SOURCE,
-        "tables": {t: f"{t}.parquet" for t in MODULE_TABLES},
-    }
-    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
-
-
-# --- the module's manifest.json (what just-dna-lite reads: identity.version,
-# artifact.digest, weighting; the shape of just-dna-format's ModuleManifest) ------------------
-
-def logo_name(path: Path) -> str:
-    """The name a logo file is published under beside the tables: logo.<ext>."""
-    return f"logo.{path.suffix.lower().lstrip('.')}"
-
-
-def file_entry(path: Path, name: str | None = None) -> dict:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return {"name": name or path.name, "sha256": "sha256:" + digest.hexdigest(),
-            "size": path.stat().st_size}
-
-
-def artifact_digest(entries: list[dict]) -> str:
-    """SHA-256 over the tables' listing: [{name, sha256, size}] sorted by name, JSON with
-    sorted keys and no whitespace - just-dna-format's artifact_digest, so the consumer's
-    own verification recomputes the same value. It changes exactly when a table's bytes
-    (or the set of tables) change."""
-    import hashlib
-    import json
-
-    listing = sorted(({"name": e["name"], "sha256": e["sha256"], "size": e["size"]} for e in entries),
-                     key=lambda e: e["name"])
-    canonical = json.dumps(listing, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def module_stats(tables: dict[str, Path]) -> dict:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    def column(table: str, name: str):
-        path = tables[table]
-        return pq.read_table(path, columns=[name])[name] if name in pq.read_schema(path).names else None
-
-    def distinct(table: str, name: str) -> list[str]:
-        values = column(table, name)
-        return sorted({v for v in values.to_pylist() if v}) if values is not None else []
-
-    def count_true(name: str) -> int:
-        values = column("weights", name)
-        return int(pc.sum(pc.cast(pc.fill_null(values, False), "int64")).as_py() or 0) if values is not None else 0
-
-    genes = distinct("annotations", "gene")
-    return {"variant_count": len(distinct("weights", "rsid")),
-            "weights_rows": pq.read_metadata(tables["weights"]).num_rows,
-            "study_count": pq.read_metadata(tables["studies"]).num_rows,
-            "gene_count": len(genes), "genes": genes,
-            "categories": distinct("annotations", "category"),
-            "clinvar_count": count_true("clinvar"), "pathogenic_count": count_true("pathogenic"),
-            "benign_count": count_true("benign")}
-
-
-def module_manifest(cfg: dict, tables: list[Path], logo: Path | None) -> str:
-    """manifest.json of the module: identity (name, version = config longevitymap_version),
-    display, curator/method, weighting (what `weight` means), stats, and artifact (every
-    table's SHA-256 and size, and their digest); logo when a logo file is published."""
-    import json
-
-    by_name = {p.stem: p for p in tables}
-    entries = [file_entry(p) for p in sorted(tables, key=lambda p: p.name)]
-    manifest = {
-        "manifest_version": "1.0",
-        "schema_version": "1.0",
-        "identity": {"name": MODULE, "version": str(cfg["longevitymap_version"])},
-        "display": dict(MODULE_DISPLAY),
-        "genome_build": "GRCh38",
-        "curator": cfg["curator"],
-        "method": cfg["method"],
-        "license": None,
-        "weighting": {
-            "scale": "curator-set score per genotype from the LongevityMap curation: positive = "
-                     "associated with longevity (protective), negative = risk, 0 = neutral; the "
-                     "scale is the curation's own, not an odds ratio or a regression coefficient",
-            "method": f"{cfg['method']} by {cfg['curator']} of the LongevityMap studies; per-allele "
-                      "weights resolved into genotypes against the Ensembl variation set",
-            "note": "not on a common scale with other modules' weights",
-        },
-        "stats": module_stats(by_name),
-        "compilation": {"compile_success": True, "compiled_by": "prepare-annotations"},
-        "artifact": {"digest": artifact_digest(entries), "files": entries},
-        "logo": file_entry(logo, logo_name(logo)) if logo else None,
-    }
-    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"

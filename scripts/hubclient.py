@@ -41,7 +41,7 @@ class Item:
     size: int = 0
     sha256: str = ""
     git_sha1: str = ""  # git blob id: how the Hub names a non-LFS file's content
-    action: str = ""    # upload | skip
+    action: str = ""    # upload | skip | delete | stale (on the Hub, kept: listed only) | ignore | omit
     reason: str = ""
 
     @property
@@ -386,6 +386,19 @@ def remote_state(api, repo_id: str, paths: list[str]):
     return info.sha, files
 
 
+def repo_files(api, repo_id: str, revision: str | None = None) -> list[str]:
+    """Every file path of the repo at ``revision`` (default: main)."""
+    info = api.repo_info(repo_id, repo_type=REPO_TYPE, revision=revision)
+    return sorted(s.rfilename for s in info.siblings or [])
+
+
+def stale_items(names: list[str], folder: str, wanted: set[str], delete: bool, why: str) -> list[Item]:
+    """Plan lines for the files under ``folder`` (e.g. "data/") on the Hub that are not in
+    ``wanted``: "delete" (in the same commit) or, without ``delete``, "stale" (listed only)."""
+    return [Item(n, action="delete" if delete else "stale", reason=f"stale on the Hub: {why}")
+            for n in names if n.startswith(folder) and n not in wanted]
+
+
 def unchanged(item: Item, remote) -> bool:
     """Does the remote file (RepoFile or None) hold the item's content? An LFS file is
     compared by SHA-256, any other by its git blob id."""
@@ -414,6 +427,8 @@ def print_plan(repo_id: str, head: str | None, items: list[Item], notes: list[st
     for i in [*items, *aside]:  # aside: local files not sent (ignored strays, omitted targets)
         size = common.human_bytes(i.size) if i.local else "-"
         print(f"  {i.action:<6}  {i.path_in_repo:<{width}}  {size:>10}  {i.reason}")
+    stale = [i for i in items if i.action in ("delete", "stale")]
+    items = [i for i in items if i not in stale]
     send = [i for i in items if i.action == "upload"]
     to_send = sum(i.size for i in send)
     kept = sum(i.size for i in items if i.action != "upload")
@@ -421,6 +436,8 @@ def print_plan(repo_id: str, head: str | None, items: list[Item], notes: list[st
           f"({to_send:,} bytes); {len(items) - len(send)} skipped ({common.human_bytes(kept)} not sent)"
           + "".join(f"; {n} {what}" for what in ("ignore", "omit")
                     if (n := sum(1 for i in aside if i.action == what)))
+          + "".join(f"; {n} {label}" for what, label in (("delete", "to delete"), ("stale", "stale on the Hub, kept"))
+                    if (n := sum(1 for i in stale if i.action == what)))
           + ".")
     for note in notes:
         print(f"note: {note}")
@@ -442,6 +459,10 @@ def commit_message(head: str, what: str, items: list[Item]) -> tuple[str, str]:
               if i.action == "upload" and not i.path_in_repo.endswith(".parquet")]
     if extras:
         summary = f"{summary}, {', '.join(extras)}" if summary else f"update {', '.join(extras)}"
+    deleted = [i.path_in_repo for i in items if i.action == "delete"]
+    if deleted:
+        gone = f"delete {len(deleted)} stale file{'s' if len(deleted) > 1 else ''}"
+        summary = f"{summary}; {gone}" if summary else gone
     description = "\n".join(f"- {i.path_in_repo}: {i.reason}" for i in items)
     return f"{head}: {summary}", description + "\n\nPublished by prepare-annotations."
 

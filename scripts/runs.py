@@ -47,6 +47,7 @@ def iso(seconds: float) -> str:
 def step_logs(cache: Path) -> list[tuple[str, Path]]:
     """(where, path) of every step log in the cache: each species', each module's."""
     found = [(p.parent.name, p) for p in sorted((cache / "ensembl").glob("*/steps.jsonl"))]
+    found += [("modules", p) for p in [cache / "modules" / "steps.jsonl"] if p.is_file()]  # the hits, module uploads
     found += [(f"modules/{p.parent.name}", p) for p in sorted((cache / "modules").glob("*/steps.jsonl"))]
     return found
 

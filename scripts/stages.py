@@ -1,6 +1,7 @@
 """Where each stage of the flow stands, one function per stage, by the Makefile's rules:
-the discovery manifest, each VCF, each Parquet, the LongevityMap source, hits, inputs and
-tables, then the uploads, the resources the steps used and the totals. collect() puts
+the discovery manifest, each VCF, each Parquet, then the modules (modstages.py: each
+module's source, the hits, each module's inputs and tables), then the uploads, the
+resources the steps used and the totals. collect() puts
 them together into the one document that `status` prints and the page and the report
 draw; each piece can be called on its own.
 
@@ -9,7 +10,6 @@ Never touches the network and never starts work (see status.py for the states).
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -20,27 +20,20 @@ from pathlib import Path
 import common
 import config
 import flow
-import longevitymap  # light: the heavy libraries are imported inside its functions
-from state import UP, Row, StepLog, iso, live_temp, lock_held, make_file_text, mtime, norm, one_line, \
-    parquet_footer, read_text
+import modstages
+from state import UP, Row, StepLog, iso, live_temp, lock_held, make_file_text, mtime, one_line, parquet_footer, \
+    read_text
 
-STAGES = ("manifest", "vcf", "parquet", "lm-source", "lm-inputs", "lm-table")
-LM_MODULE = longevitymap.MODULE
-LM_OUTPUTS = ("annotations.parquet", "studies.parquet", "weights.parquet", "unresolved.tsv", "conflicts.tsv")
-# The code of a step is a prerequisite of what it makes (Makefile CONVERTER, LM_CODE).
+STAGES = ("manifest", "vcf", "parquet", "module-source", "module-hits", "module-inputs", "module-table")
+# The code of a step is a prerequisite of what it makes (Makefile CONVERTER).
 CONVERTER = [common.ROOT / "scripts" / n for n in ("vcf2parquet.py", "vcftext.py")]
-LM_CODE = [common.ROOT / "scripts" / n for n in ("longevitymap.py", "ensembl_set.py", "duck.py")]
-SQL_DIR = common.ROOT / "sql"
-# The curations are human (GRCh38): the modules resolve against this species' set only, so
-# another species' status has no module rows.
-MODULE_SPECIES = "homo_sapiens"
 
 
 def step_log(cfg: dict) -> StepLog:
-    """The species' step log and the LongevityMap module's, read once."""
+    """The species' step log and the modules', read once."""
     log = StepLog()
     log.read(common.step_log_path(cfg))
-    log.read(Path(cfg["cache_dir"]) / "modules" / LM_MODULE / "steps.jsonl")
+    modstages.read_logs(cfg, log)
     return log
 
 
@@ -156,172 +149,6 @@ def parquet_row(cfg: dict, e, vcf: Row, log: StepLog, listing_changed: bool, sum
     return p
 
 
-# --- the LongevityMap module --------------------------------------------------------------
-
-def lm_ensembl(cfg: dict, parquets: list[Path]) -> list[Path]:
-    """LM_ENSEMBL: the files ENSEMBL_PARQUET matches ($(wildcard SRC SRC/*.parquet), .parquet
-    only, relative to the project like Make's), else the species' Parquet targets."""
-    src = str(cfg["ensembl_parquet"] or "")
-    if not src:
-        return parquets
-    found: list[str] = []
-    for pattern in src.split():
-        for word in (pattern, f"{pattern}/*.parquet"):
-            full = word if os.path.isabs(word) else str(common.ROOT / word)
-            hits = sorted(glob.glob(full))
-            found += [h if os.path.isabs(word) else os.path.relpath(h, common.ROOT) for h in hits]
-    return [Path(os.path.abspath(common.ROOT / f)) for f in found if f.endswith(".parquet")]
-
-
-def inputs_change(old: str | None, new: str) -> str:
-    """Name what differs between two inputs.txt texts: "CURATOR changed", ..."""
-    if old is None:
-        return "inputs new"
-
-    def fields(text: str) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for line in text.splitlines():
-            if " = " in line and not line.startswith("#"):
-                key, value = line.split(" = ", 1)
-                out.setdefault(key, []).append(value)
-        return out
-
-    a, b = fields(old), fields(new)
-    names = {"curator": "CURATOR changed", "method": "METHOD changed", "ensembl": "file list changed"}
-    found = [names.get(k, f"{k} changed") for k in sorted(set(a) | set(b), key=lambda k: (k not in names, k))
-             if a.get(k) != b.get(k)]
-    return ", ".join(found) if found else "parameters changed"
-
-
-def lm_source_row(cfg: dict, module: Path, log: StepLog) -> Row:
-    """The curated SQLite (prerequisite: a local longevitymap_url file)."""
-    sqlite = module / "longevitymap.sqlite"
-    src = Row(sqlite, "lm-source", target=str(sqlite))
-    src.step_records = log.records(sqlite, "longevitymap-fetch")
-    url = str(cfg["longevitymap_url"])
-    url_file = None
-    if "://" not in url and url:
-        url_file = Path(url) if os.path.isabs(url) else common.ROOT / url
-        if mtime(url_file) is None:
-            url_file = None
-    if (t := mtime(sqlite)) is not None and url_file is not None and mtime(url_file) > t:
-        src.stale("curation file newer")
-    if live_temp(sqlite):
-        src.state = "running"
-    src.settle()
-    return src
-
-
-def lm_hits_rows(module: Path, src: Row, parquets: list[Row], log: StepLog) -> list[Row]:
-    """The map: <stem>.lm-hits.parquet per Parquet target (prerequisites: the Parquet, the
-    SQLite, sql/curated.sql, sql/lm_hits.sql, longevitymap.py)."""
-    rows = []
-    for parquet in parquets:
-        dest = module / "hits" / f"{parquet.path.stem}.lm-hits.parquet"
-        row = Row(dest, "lm-hits", partition=parquet.partition, target=str(dest))
-        row.step_records = log.records(dest, "longevitymap-hits")
-        if (t := mtime(dest)) is not None:
-            for path, why, prow in [(parquet.path, "Parquet newer", parquet),
-                                    (src.path, "SQLite newer", src),
-                                    (SQL_DIR / "curated.sql", "SQL changed", None),
-                                    (SQL_DIR / "lm_hits.sql", "SQL changed", None),
-                                    *[(code, "script changed", None) for code in LM_CODE]]:
-                if prow is not None and prow.remade:
-                    row.stale(f"{'SQLite' if prow is src else 'Parquet'} {prow.state}")
-                elif (tp := mtime(path)) is None:
-                    row.stale(f"{path.name} missing")
-                elif tp > t:
-                    row.stale(why)
-        if live_temp(dest):
-            row.state = "running"
-        row.settle()
-        if row.exists:
-            row.rows, _ = parquet_footer(dest)
-        rows.append(row)
-    return rows
-
-
-def lm_inputs_row(cfg: dict, module: Path, files: list[Path]) -> Row:
-    """inputs.txt (prerequisite: inputs.key, which Make rewrites at parse time when
-    LM_PARAMS_KEY or the file list changed)."""
-    inputs = module / "inputs.txt"
-    keyfile = module / "inputs.key"
-    key = " ".join([config.lm_params_key(cfg), *(os.path.abspath(f) for f in files)])
-    inp = Row(inputs, "lm-inputs", target=str(inputs))
-    want = longevitymap.inputs_text(cfg, [str(f) for f in files])
-    have = read_text(inputs)
-    t_in, t_key = mtime(inputs), mtime(keyfile)
-    if t_in is not None and (make_file_text(keyfile) != key or t_key is None or t_key > t_in):
-        change = inputs_change(have, want)
-        inp.stale("inputs.key missing" if t_key is None and change == "parameters changed" else change)
-    inp.settle()
-    return inp
-
-
-def lm_table_rows(module: Path, src: Row, inp: Row, files: list[Path], from_hits: bool,
-                  rows_by_path: dict[str, Row], log: StepLog) -> list[Row]:
-    """The tables: one grouped target (SQLite, sql/*.sql, longevitymap.py, the Ensembl
-    files or hits, inputs.txt); one stale output remakes them all."""
-    outs = [Row(module / name, "lm-table", target=str(module / name)) for name in LM_OUTPUTS]
-    reasons: list[str] = []
-    missing = [o for o in outs if not o.exists]
-    if missing and len(missing) < len(outs):
-        reasons.append("outputs incomplete")
-    prereqs: list[tuple[Path, str | None, Row | None]] = [(src.path, "SQLite newer", src)]
-    prereqs += [(p, "SQL changed", None) for p in sorted(SQL_DIR.glob("*.sql"))]
-    prereqs += [(code, "script changed", None) for code in LM_CODE]
-    prereqs += [(f, "hits newer" if from_hits else "Parquet newer", rows_by_path.get(norm(f))) for f in files]
-    prereqs.append((inp.path, None, inp))
-    names = {"lm-source": "SQLite", "lm-inputs": "inputs.txt", "lm-hits": "hits"}
-    for path, why, row in prereqs:
-        if row is not None and row.remade:
-            # a prerequisite Make remakes first: the tables follow
-            if row.stage == "lm-inputs" and row.state == "stale":
-                reasons += row.reasons
-            else:
-                reasons.append(f"{names.get(row.stage, 'Parquet')} {row.state}")
-            continue
-        t = mtime(path)
-        if t is None:
-            reasons.append(f"{path.name} missing")
-            continue
-        if why and any((to := mtime(out.path)) is not None and t > to for out in outs):
-            reasons.append(why)
-    reasons = list(dict.fromkeys(reasons))
-    build_log = log.records(module, "longevitymap")
-    for out in outs:
-        out.step_records = build_log
-        if out.exists:
-            out.reasons = list(reasons)
-        out.settle()
-        if out.state == UP and reasons:
-            out.state = "stale"
-        if out.path.suffix == ".parquet" and out.exists:
-            out.rows, _ = parquet_footer(out.path)
-    return outs
-
-
-def lm_rows(cfg: dict, parquets: list[Row], log: StepLog) -> list[Row]:
-    """The LongevityMap part of the Makefile, as rows: source, hits (unless the tables
-    read ENSEMBL_PARQUET or LM_HITS=dir, made elsewhere: no rule), inputs, tables. Keep
-    in step with the Makefile's longevitymap section."""
-    module = Path(cfg["cache_dir"]) / "modules" / LM_MODULE
-    src = lm_source_row(cfg, module, log)
-    hits_dir = os.environ.get("LM_HITS", "")
-    hit_rows: list[Row] = []
-    if not cfg["ensembl_parquet"] and not hits_dir:
-        hit_rows = lm_hits_rows(module, src, parquets, log)
-        files = [r.path for r in hit_rows]
-    elif hits_dir:
-        files = sorted(Path(os.path.abspath(common.ROOT / hits_dir)).glob("*.lm-hits.parquet"))
-    else:
-        files = lm_ensembl(cfg, [r.path for r in parquets])
-    inp = lm_inputs_row(cfg, module, files)
-    rows_by_path = {norm(r.path): r for r in [*parquets, *hit_rows]}
-    outs = lm_table_rows(module, src, inp, files, bool(hit_rows), rows_by_path, log)
-    return [src, *hit_rows, inp, *outs]
-
-
 # --- uploads, resources, totals -----------------------------------------------------------
 
 def upload_entry(rec: dict, committed: dict | None, refused: dict | None = None) -> dict:
@@ -337,6 +164,7 @@ def upload_entry(rec: dict, committed: dict | None, refused: dict | None = None)
             "time": rec.get("time"), "outcome": rec.get("outcome"),
             "commit": rec.get("commit"), "commit_url": rec.get("commit_url"),
             "uploaded": rec.get("uploaded") or [], "skipped": rec.get("skipped") or [],
+            "deleted": rec.get("deleted") or [],
             "bytes_sent": rec.get("bytes_sent"), "error": one_line(rec.get("message")),
             "seconds": rec.get("seconds"),
             "last_commit": ({k: committed.get(k) for k in ("time", "commit", "commit_url")}
@@ -363,7 +191,7 @@ def resources(rows: list[Row]) -> list[dict]:
             continue
         if any(x["step"] == rec.get("step") and x["target"] == rec.get("target") and x["time"] == rec.get("time")
                for x in out):
-            continue  # the LongevityMap tables share one build record
+            continue  # a module's outputs share one build record
         secs = rec.get("seconds")
         nrows = rec.get("rows") or rec.get("ensembl_rows")
         out.append({"step": rec.get("step"), "target": rec.get("target"), "seconds": secs,
@@ -401,8 +229,7 @@ def collect(cfg: dict) -> dict:
         vcf_rows.append(vcf_row(cfg, e, log, found.listing_changed))
         pq_rows.append(parquet_row(cfg, e, vcf_rows[-1], log, found.listing_changed, sums))
     release = found.release or next((p.extra["release"] for p in pq_rows if p.extra.get("release")), None)
-    modules = lm_rows(cfg, pq_rows, log) if cfg["species"] == MODULE_SPECIES else []
-    rows = [found.row, *vcf_rows, *pq_rows, *modules]
+    rows = [found.row, *vcf_rows, *pq_rows, *modstages.module_rows(cfg, pq_rows, log)]
     docs = [r.as_dict(cache) for r in rows]
     used = resources(rows)
     discover_ok = [x for x in found.row.step_records if x.get("outcome") == "ok"]
@@ -416,6 +243,7 @@ def collect(cfg: dict) -> dict:
                       "files": len(found.entries), "config_base_url": cfg["base_url"],
                       "listing_changed": found.listing_changed},
         "rows": docs,
+        "modules": sorted({r["module"] for r in docs if r.get("module")}),
         "uploads": uploads(log),
         "resources": used,
         "totals": totals(docs, used),

@@ -230,6 +230,7 @@ class Row:
             "checksum_verified": self.checksum_verified, "error": self.error,
             "progress": self.progress, "history": self.step_records[-HISTORY:],
             "release": self.extra.get("release"),
+            "module": self.extra.get("module"),
         }
 
 

@@ -95,7 +95,8 @@ def render(doc: dict, colour: bool) -> str:
             if u["last_commit"]:
                 line += f"; last commit {u['last_commit']['commit'][:7]} at {u['last_commit']['time']}"
         line += (f"; {len(u['uploaded'])} uploaded, {len(u['skipped'])} skipped, "
-                 f"{human(u['bytes_sent'] or 0)} sent")
+                 + (f"{len(u['deleted'])} deleted, " if u.get("deleted") else "")
+                 + f"{human(u['bytes_sent'] or 0)} sent")
         if u["error"]:
             line += f"; error: {u['error']}"
         if u["refused"]:

@@ -5,13 +5,17 @@ nothing else, go to the dataset repo hf_ensembl_repo under data/, with a generat
 dataset card. A target that is missing or older than its VCF stops the upload
 (--allow-partial: publish the others, the card says which are included).
 One repo holds one species: hf_ensembl_repo is homo_sapiens', another species
-goes to <hf_ensembl_repo>_<species> (or --repo).
-longevitymap: the module tables, manifest.json, metadata.yaml and the logo
-file (if any) go to hf_modules_repo under data/longevitymap/.
+goes to <hf_ensembl_repo>_<species> (or --repo). The plan lists the files under
+data/ on the Hub that are not in the release's set as stale; --prune deletes them in the
+same commit.
+modules: every module of the set (config modules): its tables, sources.parquet,
+manifest.json, metadata.yaml and logo go to hf_modules_repo under data/<module>/, all
+modules in one commit; a module's folder is ours, so the same commit deletes what the
+build no longer produces there. (longevitymap: that module alone.)
 
 A file is sent only when its SHA-256 differs from the one the Hub reports;
 all changes go in one atomic commit; no commit when nothing changed.
---dry-run prints the plan and writes nothing to the Hub. The token comes
+--dry-run prints the plan and writes (and deletes) nothing on the Hub. The token comes
 from HF_TOKEN or the Hugging Face login cache (`hf auth login`).
 
 The two-phase publishing of CI legs (report, stage, check, gather) is publish_ci.py; both
@@ -20,7 +24,7 @@ talk to the Hub through hubclient.py.
 
 from __future__ import annotations
 
-import re
+import json
 import sys
 from pathlib import Path
 
@@ -28,12 +32,13 @@ import typer
 
 import common
 import hubcard
+import modcard
+import moduledef
 from common import Failure, Refusal, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
-                 check_species, commit_message, connect, decide, fill_digests, hub_call, main_guard,
-                 print_plan, remote_state, short, species_repo)
-from hubcard import MODULE_TABLES, natural_key
-from longevitymap import MODULE, module_dir
+                       check_species, commit_message, connect, decide, fill_digests, hub_call, main_guard,
+                       print_plan, remote_state, repo_files, short, species_repo, stale_items)
+from hubcard import natural_key
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -65,46 +70,37 @@ def ensembl_files(cfg: dict, allow_partial: bool = False) -> tuple[list[Path], l
     return files, aside, [e.parquet.name for e, _ in found.not_ready]
 
 
-def module_files(cfg: dict) -> list[Path]:
-    folder = module_dir(cfg)
-    files = [folder / f"{t}.parquet" for t in MODULE_TABLES]
+def module_items(cfg: dict, module: moduledef.Module) -> list[Item]:
+    """What `make <module>` wrote to publish: the tables, sources.parquet, manifest.json,
+    metadata.yaml and the logo; each artifact checked against manifest.json's SHA-256 (the
+    bytes about to be sent are the bytes the build attested)."""
+    folder = module.dir(cfg)
+    files = [folder / name for name in moduledef.PUBLISHED]
     missing = [p.name for p in files if not p.is_file()]
     if missing:
-        raise Failure(f"{folder} has no {', '.join(missing)}: run `make longevitymap` first")
-    return files
-
-
-def module_logo(cfg: dict) -> Path | str | None:
-    """The module's logo: config longevitymap_logo (a URL, or a local png/jpg/jpeg file),
-    else a logo.{png,jpg,jpeg} in the module directory, else None (the default URL)."""
-    setting = str(cfg.get("longevitymap_logo") or "").strip()
-    if re.match(r"https?://", setting):
-        return setting
-    if setting:
-        path = Path(setting).expanduser()
-        if path.suffix.lower().lstrip(".") not in hubcard.LOGO_EXTENSIONS:
-            raise Failure(f"{path}: longevitymap_logo must be a .png, .jpg or .jpeg file (or a URL)")
-        if not path.is_file():
-            raise Failure(f"{path}: no such file (longevitymap_logo)")
-        return path
-    for ext in hubcard.LOGO_EXTENSIONS:
-        path = module_dir(cfg) / f"logo.{ext}"
-        if path.is_file():
-            return path
-    return None
-
-
-def check_version(version: str) -> str:
-    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
-        raise Failure(f"longevitymap_version {version!r} is not MAJOR.MINOR.PATCH (e.g. 1.0.0)")
-    return version
+        raise Failure(f"{folder} has no {', '.join(missing)}: run `make {module.name}` first")
+    try:
+        attested = {e["name"]: e for e in json.loads((folder / "manifest.json").read_text())["artifact"]["files"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Failure(f"{folder / 'manifest.json'}: unreadable ({exc}); run `make {module.name} FORCE=1`") from None
+    for name, entry in attested.items():
+        if modcard.file_entry(folder / name) != entry:
+            raise Failure(f"{folder / name} no longer matches its manifest.json (SHA-256 or size): "
+                          f"rebuild it with `make {module.name} FORCE=1`; nothing was sent")
+    logo = module.logo_file(cfg)
+    return [Item(f"data/{module.name}/{p.name}", local=p, size=p.stat().st_size)
+            for p in [*files, *([logo] if logo else [])]]
 
 
 # --- one commit from this machine --------------------------------------------------------
 
 def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool,
-            create_repo: bool, record: dict, release: str | None = None, guard=None) -> None:
-    from huggingface_hub import CommitOperationAdd
+            create_repo: bool, record: dict, release: str | None = None, guard=None, stale_of=None,
+            head_line: str = "") -> None:
+    """One commit of ``items`` to ``repo_id`` (only those whose content differs). ``stale_of``,
+    if given, maps the repo's file names to plan lines for files on the Hub the build no
+    longer produces: "delete" ones go in the same commit, "stale" ones are listed only."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.utils import disable_progress_bars
 
     if not sys.stderr.isatty():
@@ -155,17 +151,24 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
     fill_digests(items, cache)
     cache.save()
     head, remote = state
+
+    def listed_stale(head: str) -> list[Item]:
+        return stale_of(hub_call(cfg, "listing the repo", lambda: repo_files(api, repo_id, head))) if stale_of else []
+
+    stale = listed_stale(head)
     for item in items:
         decide(item, remote.get(item.path_in_repo))
-    print_plan(repo_id, head, items, notes, aside)
+    print_plan(repo_id, head, [*stale, *items], notes, aside)
     record["uploaded"] = [{"path": i.path_in_repo, "bytes": i.size, "reason": i.reason}
                           for i in items if i.action == "upload"]
     record["skipped"] = [{"path": i.path_in_repo, "reason": i.reason}
                          for i in items if i.action != "upload"]
+    record["deleted"] = [i.path_in_repo for i in stale if i.action == "delete"]
+    record["stale"] = [i.path_in_repo for i in stale if i.action == "stale"]
     if dry_run:
-        print("dry run: nothing was sent to the Hub")
+        print("dry run: nothing was sent to the Hub" + (", nothing deleted" if stale else ""))
         return
-    if not record["uploaded"]:
+    if not record["uploaded"] and not record["deleted"]:
         say(f"nothing changed on datasets/{repo_id}: no commit")
         record.update(commit=None, bytes_sent=0)
         return
@@ -173,17 +176,19 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
     state_box = {"head": head, "first": True}
 
     def attempt():
+        nonlocal stale
         if not state_box["first"]:
             # Someone may have committed meanwhile, or the last attempt went through:
-            # look again so the retry commits only what still differs.
+            # look again so the retry commits only what still differs (and deletes what is still there).
             new_head, new_remote = remote_state(api, repo_id, paths)
             for item in items:
                 decide(item, new_remote.get(item.path_in_repo))
             state_box["head"] = new_head
-            if not any(i.action == "upload" for i in items):
+            stale = listed_stale(new_head)
+            if not any(i.action == "upload" for i in items) and not any(i.action == "delete" for i in stale):
                 return None
         state_box["first"] = False
-        ops = []
+        ops = [CommitOperationDelete(path_in_repo=i.path_in_repo) for i in stale if i.action == "delete"]
         for item in items:
             if item.action != "upload":
                 continue
@@ -191,8 +196,8 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
                                     path_or_fileobj=str(item.local) if item.local else item.data)
             op.upload_info.sha256 = bytes.fromhex(item.sha256)  # known: do not read the file again
             ops.append(op)
-        head_line = f"Ensembl release {release}" if kind == "ensembl" else f"{MODULE} module"
-        summary, description = commit_message(head_line, "Parquet files" if kind == "ensembl" else "tables", items)
+        summary, description = commit_message(head_line or f"Ensembl release {release}",
+                                               "Parquet files" if kind == "ensembl" else "tables", [*stale, *items])
         return api.create_commit(repo_id, ops, commit_message=summary,
                                  commit_description=description, repo_type=REPO_TYPE,
                                  parent_commit=state_box["head"])
@@ -222,6 +227,7 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
     record["skipped"] = [{"path": i.path_in_repo, "reason": i.reason}
                          for i in items if i.action != "upload"]
     record["bytes_sent"] = sum(i.size for i in items if i.action == "upload")
+    record["deleted"] = [i.path_in_repo for i in stale if i.action == "delete"]
     if info is None:
         say(f"nothing left to change on datasets/{repo_id}: no commit")
         record["commit"] = None
@@ -233,16 +239,17 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
 
 def run(kind: str, cfg: dict, log_path: Path, repo_id: str, items_fn, dry_run: bool,
         create_repo: bool, guard=None) -> None:
+    """items_fn() -> (items, release, stale_of, head_line); see publish()."""
     if repo_id.count("/") != 1 or not all(common.SAFE_NAME.fullmatch(p) for p in repo_id.split("/")):
         common.die(f"repo id {repo_id!r} is not <organisation>/<name> (letters, digits, . - _)", code=2)
-    items, release = items_fn()
+    items, release, stale_of, head_line = items_fn()
     if dry_run:
-        publish(cfg, kind, repo_id, items, dry_run, create_repo, {}, release, guard)
+        publish(cfg, kind, repo_id, items, dry_run, create_repo, {}, release, guard, stale_of, head_line)
         return
     with common.step(log_path, f"upload-{kind}", f"datasets/{repo_id}") as record:
         record["repo"] = repo_id
-        record["kind"] = kind  # with uploaded, skipped, commit, commit_url, bytes_sent: `status` reads them
-        publish(cfg, kind, repo_id, items, dry_run, create_repo, record, release, guard)
+        record["kind"] = kind  # with uploaded, skipped, deleted, commit, commit_url, bytes_sent: `status` reads them
+        publish(cfg, kind, repo_id, items, dry_run, create_repo, record, release, guard, stale_of, head_line)
 
 
 @app.command()
@@ -250,7 +257,10 @@ def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str 
             species: str = typer.Option(None, help="Ensembl species (default: from config)."),
             allow_partial: bool = typer.Option(
                 False, "--allow-partial", help="Publish the ready files when some of the discovery "
-                "manifest's Parquet files are missing or older than their VCF (the card says which).")):
+                "manifest's Parquet files are missing or older than their VCF (the card says which)."),
+            prune: bool = typer.Option(
+                False, "--prune", help="Delete, in the same commit, the files under data/ on the Hub that are "
+                "not in the release's set (the plan lists them as stale either way).")):
     """Upload the Parquet targets of the discovery manifest (<cache>/ensembl/<species>/<stem>.parquet) to
     <repo>/data/, with a dataset card. One repo holds one species: hf_ensembl_repo is homo_sapiens', another
     species goes to <hf_ensembl_repo>_<species> (or --repo); a repo holding another species' files or card is
@@ -270,7 +280,12 @@ def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str 
         items = [Item(f"data/{p.name}", local=p, size=f["size"]) for p, f in zip(files, facts)]
         card = hubcard.ensembl_card(repo_id, cfg["species"], files, facts, left_out).encode()
         items.append(Item("README.md", data=card, size=len(card)))
-        return items + aside, hubcard.summary([f["release"] for f in facts])
+        release = hubcard.summary([f["release"] for f in facts])
+        wanted = {f"data/{e.parquet.name}" for e in common.manifest(cfg)}  # the release's set, ready or not
+        why = (f"not in the {species} set of release {release} (discovery manifest)"
+               + ("" if prune else "; --prune deletes it"))
+        return (items + aside, release,
+                lambda names: stale_items(names, "data/", wanted, prune, why), None)
 
     main_guard(lambda: run("ensembl", cfg, common.step_log_path(cfg), repo_id, items_fn,
                            dry_run, create_repo,
@@ -278,30 +293,37 @@ def ensembl(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str 
 
 
 @app.command()
-def longevitymap(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO):
-    """Upload the LongevityMap module tables, manifest.json, metadata.yaml and logo to <repo>/data/longevitymap/."""
+def modules(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO,
+            module: list[str] = typer.Option(None, "--module", help="Only this module (repeatable; default: config "
+                                                                     "modules, every module folder).")):
+    """Upload every module of the set (tables, sources.parquet, manifest.json, metadata.yaml, logo) to
+    <repo>/data/<module>/ in ONE commit: only the files that changed; in the same commit, the files under
+    data/<module>/ that the build no longer produces are deleted (a module's folder is ours)."""
     cfg = common.load_config()
+    if module:
+        cfg["modules"] = ",".join(module)
     repo_id = repo or cfg["hf_modules_repo"]
 
     def items_fn():
-        check_version(str(cfg["longevitymap_version"]))
-        files = module_files(cfg)
-        for p in files:
-            hubcard.parquet_facts(p)  # fail early on an unreadable table
-        logo = module_logo(cfg)
-        logo_file = logo if isinstance(logo, Path) else None
-        items = [Item(f"data/{MODULE}/{p.name}", local=p, size=p.stat().st_size) for p in files]
-        if logo_file:
-            items.append(Item(f"data/{MODULE}/{hubcard.logo_name(logo_file)}", local=logo_file,
-                              size=logo_file.stat().st_size))
-        manifest = hubcard.module_manifest(cfg, files, logo_file).encode()
-        items.append(Item(f"data/{MODULE}/manifest.json", data=manifest, size=len(manifest)))
-        meta = hubcard.module_metadata(cfg, logo).encode()
-        items.append(Item(f"data/{MODULE}/metadata.yaml", data=meta, size=len(meta)))
-        return items, None
+        chosen = moduledef.selected(cfg)
+        moduledef.refuse_species(cfg, chosen)
+        items = [item for m in chosen for item in module_items(cfg, m)]
+        wanted = {i.path_in_repo for i in items}
+        head = f"modules {', '.join(m.name for m in chosen)}"
 
-    main_guard(lambda: run("longevitymap", cfg, module_dir(cfg) / "steps.jsonl", repo_id,
-                           items_fn, dry_run, create_repo))
+        def stale_of(names: list[str]) -> list[Item]:
+            return [s for m in chosen for s in stale_items(
+                names, f"data/{m.name}/", wanted, True, f"the {m.name} build no longer produces it")]
+
+        return items, None, stale_of, head
+
+    main_guard(lambda: run("modules", cfg, moduledef.hits_log(cfg), repo_id, items_fn, dry_run, create_repo))
+
+
+@app.command()
+def longevitymap(dry_run: bool = DRY_RUN, create_repo: bool = CREATE_REPO, repo: str = REPO):
+    """The LongevityMap module alone (`modules --module longevitymap`)."""
+    modules(dry_run=dry_run, create_repo=create_repo, repo=repo, module=["longevitymap"])
 
 
 if __name__ == "__main__":

@@ -1,19 +1,23 @@
--- conflicts: the (rsid, genotype, chrom, start) keys that more than one source gives,
--- one row per (curated row, Ensembl record) involved, with the reason:
---   conflicting_weights  several curated rows give the genotype with different weights;
---                        nothing is published for the key.
---   several_records      several Ensembl records at that position give the genotype
---                        (same weight); the row of the record marked
---                        `record_published` (the first by end, ref, alts) is in weights.
+-- conflicts: what needs a second look, one row per (claim, Ensembl record) involved:
+--   conflicting_weights  several claims give the genotype with different weights; nothing
+--                        is published for the key.
+--   conflicting_states   (modules without weights) several claims give it with different
+--                        states; nothing is published for the key.
+--   several_records      several Ensembl records at that position give the genotype (same
+--                        weight); the row of the record marked `record_published` (the
+--                        first by end, ref, alts) is in weights.
+--   palindromic          an A/T or C/G record where the claim fits both strands: it is
+--                        published as given (forward), which cannot be checked.
 -- Reads: candidates.
 WITH keyed AS (
     SELECT
         *,
-        CASE WHEN conflict THEN 'conflicting_weights'
+        CASE WHEN conflict THEN conflict_reason
              WHEN n_records > 1 THEN 'several_records'
+             WHEN palindromic THEN 'palindromic'
         END AS reason,
         -- the record whose row weights publishes (see candidates.published)
-        bool_or(published) OVER (PARTITION BY rsid, genotype, chrom, start, record) AS record_published
+        bool_or(published) OVER (PARTITION BY rsid, genotype, chrom, start, finding, record) AS record_published
     FROM candidates
     WHERE genotype IS NOT NULL
 ),
@@ -28,10 +32,10 @@ final AS (
         record,
         record_published,
         curated_id,
-        allele,
-        allele_state AS state,
-        zygosity,
+        allele_raw AS allele,
+        mode,
         weight,
+        state,
         strand
     FROM keyed
     WHERE reason IS NOT NULL

@@ -1,14 +1,14 @@
--- ensembl_hits: the Ensembl records of the curated rsids. The only step that reads
--- the (possibly billion-row) Parquet set: it reads just the columns below, and the
--- semi join against the few hundred curated rsids keeps only their records, so
--- nothing wide is ever held.
--- Reads: curated (sql/curated.sql), ensembl (a view over the Parquet set made by
--- scripts/longevitymap.py: chrom, start, end, id, ref, alts and the ClinVar flags
+-- ensembl_hits: the Ensembl records of the module's curated rsids. The only step that
+-- reads the Parquet set (or the hits files that stand for it): it reads just the columns
+-- below, and the semi join against the curated rsids keeps only their records, so nothing
+-- wide is ever held.
+-- Reads: claims (sql/claims.sql), ensembl (a view over the Parquet set or the hits files
+-- made by scripts/ensembl_set.py: chrom, start, end, id, ref, alts and the ClinVar flags
 -- under fixed names: clinvar, pathogenic, benign, likely_pathogenic, likely_benign, and
 -- clin_sig, the tier derived from every CLIN_* flag of the record).
 WITH curated_rsids AS (
     SELECT DISTINCT rsid
-    FROM curated
+    FROM claims
     WHERE problem IS NULL
 ),
 

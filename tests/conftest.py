@@ -20,6 +20,7 @@ for _key in config.DEFAULTS:
     for _name in config.ALIASES.get(_key, (_key.upper(),)):
         os.environ.pop(_name, None)
 for _name in ("PA_CONFIG", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "HF_TOKEN", "PA_RUN_ID", "PA_RUN_LABEL",
+              "MODULE_HITS", "LM_HITS",
               *config.FALLBACKS.values()):
     os.environ.pop(_name, None)
 # A developer's own .env at the project root is not read by the tests (PA_DOTENV empty:

@@ -10,7 +10,8 @@ implements just the endpoints the real ``huggingface_hub`` client calls when
     PUT  /lfs-upload/<oid>                                 LFS object upload
     POST /lfs-verify                                       LFS verify
     POST /api/validate-yaml                                README.md front matter check
-    POST /api/datasets/<ns>/<name>/commit/<rev>            atomic commit (ndjson)
+    POST /api/datasets/<ns>/<name>/commit/<rev>            atomic commit (ndjson: files added, LFS
+                                                           files, files deleted)
     POST /api/repos/create                                 create a repo
     GET  /datasets/<ns>/<name>/resolve/<rev>/<path>        a file's content (e.g. README.md)
     GET  /api/datasets/<ns>/<name>/refs                    branches (list_repo_refs)
@@ -169,7 +170,7 @@ class FakeHub:
             repo.files[path] = data
             repo.lfs_paths.discard(path)
         repo.lfs_paths |= lfs
-        repo.commits.append({"oid": oid, "summary": summary, "paths": sorted(files)})
+        repo.commits.append({"oid": oid, "summary": summary, "paths": sorted(files), "deleted": sorted(deleted)})
         return oid
 
     def take_fault(self, method: str, path: str) -> Fault | None:
@@ -490,6 +491,8 @@ class _Handler(BaseHTTPRequestHandler):
                 files[value["path"]] = data
                 lfs.add(value["path"])
             elif key == "deletedFile":
+                if value["path"] not in repo.files:  # as the Hub does: nothing to delete is an error
+                    return self._error(404, f"Cannot delete {value['path']}: it does not exist")
                 deleted.append(value["path"])
         with self.hub.lock:
             parent = header.get("parentCommit")

@@ -1,5 +1,6 @@
 """`make consumer-layout`: the built data laid out the way just-dna-lite reads it, checked
-with the consumer's own file patterns (quoted from dna-seq/just-dna-lite at 88f0e0e)."""
+with the consumer's own file patterns (quoted from dna-seq/just-dna-lite at 88f0e0e): the
+Ensembl set, and every module with what discovery and the report read."""
 
 from __future__ import annotations
 
@@ -16,7 +17,43 @@ import polars as pl
 import yaml
 
 from helpers import make, output
-from test_upload import SPECIES, demo_module, species_dir
+from test_upload import SPECIES, build_modules, species_dir, write_variants
+
+MODULES = ["coronary", "drugs", "lipidmetabolism", "longevitymap", "superhuman", "vo2max"]
+# just-dna-lite's report_logic.load_module_credits reads these columns of sources.parquet
+# (rows of layer "annotation"); hf_modules.MODULE_TABLES and _probe_module_at_path decide
+# from manifest.json's artifact.files which tables a module has.
+CREDIT_COLUMNS = ["source", "license", "license_url", "attribution", "notice", "dataset", "share_alike",
+                  "commercial_use", "redistribution", "declared_use", "layer"]
+
+
+def demo_module(cache: Path, tmp_path: Path) -> dict[str, Path]:
+    """chr19 (with the APOE records at their positions) and chr21 Parquet files of the
+    species, and every module built."""
+    write_variants(species_dir(cache) / f"{SPECIES}-chr19.parquet", "19", ["rs7412", "rs429358"])
+    write_variants(species_dir(cache) / f"{SPECIES}-chr21.parquet", "21", ["rs100"])
+    path = species_dir(cache) / f"{SPECIES}-chr19.parquet"
+    pl.read_parquet(path).with_columns(pl.Series("start", [44908822, 44908684], dtype=pl.UInt32),
+                                       pl.Series("ref", ["C", "T"]), pl.Series("alt", ["T", "C"])).write_parquet(path)
+    return build_modules(cache, tmp_path)
+
+
+def probe(module_dir: Path) -> dict | None:
+    """hf_modules._probe_module_at_path on a local folder (the consumer's discovery): the
+    tables a module has come from manifest.json's artifact.files when it publishes one (it
+    must validate, else the probe falls back); the logo and metadata file are probed."""
+    manifest = json.loads((module_dir / "manifest.json").read_text()) if (module_dir / "manifest.json").exists() else None
+    attested = {Path(e["name"]).name for e in manifest["artifact"]["files"]} if manifest else None
+
+    def has(name: str) -> bool:
+        return name in attested if attested is not None else (module_dir / name).exists()
+
+    if not has("weights.parquet"):
+        return None
+    logo = next((module_dir / f"logo.{e}" for e in ("png", "jpg", "jpeg") if (module_dir / f"logo.{e}").exists()), None)
+    meta = next((module_dir / n for n in ("metadata.json", "metadata.yaml") if (module_dir / n).exists()), None)
+    return {t: has(f"{t}.parquet") for t in ("annotations", "studies", "sources")} | {
+        "logo": logo, "metadata": meta, "version": manifest["identity"]["version"] if manifest else None}
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +84,7 @@ def env_of(result) -> dict[str, str]:
 
 def test_layout_matches_what_the_consumer_reads(tmp_path):
     cache = tmp_path / "cache"
-    mdir = demo_module(cache, tmp_path)  # chr19 and chr21 Parquet + the module tables
+    dirs = demo_module(cache, tmp_path)  # chr19 and chr21 Parquet + every module
     discovery(cache, [f"{SPECIES}-chr{c}.vcf.gz" for c in ("19", "21", "MT")])  # MT not built
     root = cache / "just-dna-lite" / SPECIES
     stray = root / "ensembl_variations" / "data" / "mus_musculus.parquet"
@@ -89,17 +126,27 @@ def test_layout_matches_what_the_consumer_reads(tmp_path):
     assert source["kind"] == "collection"
     url = source["url"]
     assert "://" not in url and url.count("/") != 1 and Path(url).is_absolute()  # a local path, not HF shorthand
-    assert conf["ensembl_source"]["repo_id"] and "longevitymap" in conf["module_metadata"]
-    module = Path(url) / "longevitymap"
-    for table in ("weights", "annotations", "studies"):
-        assert os.stat(module / f"{table}.parquet").st_ino == os.stat(mdir / f"{table}.parquet").st_ino
-    manifest = json.loads((module / "manifest.json").read_text())
-    for entry in manifest["artifact"]["files"]:  # what verify_manifest checks
-        data_ = (module / entry["name"]).read_bytes()
-        assert entry["sha256"] == "sha256:" + hashlib.sha256(data_).hexdigest()
-    assert yaml.safe_load((module / "metadata.yaml").read_text())["name"] == "longevitymap"
-    assert not any((module / f"logo.{e}").exists() for e in ("png", "jpg", "jpeg"))
-    assert not list(module.glob("*.sqlite")) and not list(module.glob("*.tsv"))
+    assert conf["ensembl_source"]["repo_id"] and sorted(conf["module_metadata"]) == MODULES
+    assert conf["module_metadata"]["drugs"]["title"] == "Pharmacogenomics"
+    assert sorted(p.name for p in Path(url).iterdir()) == MODULES  # the collection: one folder per module
+    for name in MODULES:
+        module = Path(url) / name
+        found = probe(module)
+        assert found and found["annotations"] and found["studies"] and found["sources"], name
+        assert found["metadata"] == module / "metadata.yaml" and found["version"] == "1.0.0"
+        assert (found["logo"] is None) == (name in ("longevitymap", "vo2max")), name
+        for table in ("weights", "annotations", "studies", "sources"):
+            assert os.stat(module / f"{table}.parquet").st_ino == os.stat(dirs[name] / f"{table}.parquet").st_ino
+        manifest = json.loads((module / "manifest.json").read_text())
+        for entry in manifest["artifact"]["files"]:  # what verify_manifest checks
+            data_ = (module / entry["name"]).read_bytes()
+            assert entry["sha256"] == "sha256:" + hashlib.sha256(data_).hexdigest() and entry["size"] == len(data_)
+        assert manifest["license"] == "AGPL-3.0"
+        assert yaml.safe_load((module / "metadata.yaml").read_text())["name"] == name
+        credits = pl.read_parquet(module / "sources.parquet")
+        assert set(CREDIT_COLUMNS) <= set(credits.columns) and set(credits["layer"]) == {"annotation"}
+        assert set(credits["module"]) == {name} and credits["license"].null_count() == 0
+        assert not list(module.glob("*.sqlite")) and not list(module.glob("*.tsv"))
 
     # Again: nothing changes; after a rebuild (a new file at the path) the link follows it.
     again = make("consumer-layout", cache=cache)
@@ -112,20 +159,25 @@ def test_layout_matches_what_the_consumer_reads(tmp_path):
     assert os.stat(data / src.name).st_ino == os.stat(src).st_ino
 
 
-def test_layout_with_a_logo_and_for_another_species(tmp_path):
+def test_layout_of_a_module_set_and_for_another_species(tmp_path):
     cache = tmp_path / "cache"
     demo_module(cache, tmp_path)
     discovery(cache, [f"{SPECIES}-chr19.vcf.gz"])
-    logo = tmp_path / "logo.PNG"
-    logo.write_bytes(b"\x89PNG not really")
     run = [sys.executable, str(ROOT / "scripts" / "consumer.py"), "layout"]
-    base = {k: v for k, v in os.environ.items() if k not in ("SPECIES", "CACHE_DIR")}
-    result = subprocess.run(run, env={**base, "CACHE_DIR": str(cache), "LONGEVITYMAP_LOGO": str(logo)},
+    base = {k: v for k, v in os.environ.items() if k not in ("SPECIES", "CACHE_DIR", "MODULES")}
+    result = subprocess.run(run, env={**base, "CACHE_DIR": str(cache)}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    modules = cache / "just-dna-lite" / SPECIES / "modules"
+    coronary = modules / "coronary"
+    assert (coronary / "logo.png").read_bytes() == (cache / "modules" / "coronary" / "logo.png").read_bytes()
+    assert json.loads((coronary / "manifest.json").read_text())["logo"]["name"] == "logo.png"
+    # A smaller set: the modules left out of it are removed from the layout (the consumer would read them).
+    result = subprocess.run(run, env={**base, "CACHE_DIR": str(cache), "MODULES": "coronary,drugs"},
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    module = cache / "just-dna-lite" / SPECIES / "modules" / "longevitymap"
-    assert (module / "logo.png").read_bytes() == logo.read_bytes()
-    assert json.loads((module / "manifest.json").read_text())["logo"]["name"] == "logo.png"
+    assert sorted(p.name for p in modules.iterdir()) == ["coronary", "drugs"]
+    conf = yaml.safe_load((cache / "just-dna-lite" / SPECIES / "modules.yaml").read_text())
+    assert sorted(conf["module_metadata"]) == ["coronary", "drugs"]
 
     # Mouse: its own layout, no human module, no human file.
     mouse = species_dir(cache).parent / "mus_musculus" / "mus_musculus.parquet"
@@ -139,7 +191,7 @@ def test_layout_with_a_logo_and_for_another_species(tmp_path):
     assert env_of(result)["JUST_DNA_PIPELINES_ROOT"] == str(root)
     assert [p.name for p in (root / "ensembl_variations" / "data").iterdir()] == ["mus_musculus.parquet"]
     assert yaml.safe_load((root / "modules.yaml").read_text())["sources"] == []
-    assert "human curation" in result.stderr
+    assert "homo_sapiens curation: not laid out for mus_musculus" in result.stderr
 
 
 def test_nothing_built_is_a_clear_error(tmp_path):

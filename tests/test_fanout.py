@@ -1,6 +1,7 @@
-"""Fan-out over CI runners: `make targets-json`, single-file goals from an empty cache,
-LongevityMap as map (per-file hits) / reduce (tables from the hits), and the discovery
-failure message. Real `make` runs against the mini mirror on 127.0.0.1."""
+"""Fan-out over CI runners: `make targets-json`, single-file goals from an empty cache, the
+modules as map (one hits file per Parquet file, for every module) / reduce (each module's
+tables from the hits), and the discovery failure message. Real `make` runs against the
+mini mirror on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,19 +13,24 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-import lmfixture
+import config
+import duck
 import ensembl_set
-import longevitymap
+import lmfixture
 import mirror
-from helpers import make, output
-from test_longevitymap import APOE, cfg_for, record, write_ensembl
+import modbuild
+import modfixtures
+import moduledef
+from helpers import demo_record, make, output, write_ensembl
 
 HUMAN = ["homo_sapiens-chr19", "homo_sapiens-chr21", "homo_sapiens-chrMT", "homo_sapiens-chrX"]
-TABLES = sorted(longevitymap.OUTPUTS)
+TABLES = sorted(moduledef.OUTPUTS)
+MODULES = sorted(n for n in moduledef.all_modules() if n in modfixtures.BUILDERS)  # those the mirror serves
 
 
 def lm_env(server) -> dict:
-    return {"LONGEVITYMAP_URL": f"{server.url}/longevitymap/longevitymap.sqlite"}
+    """Every module's source (and logo) on the mirror."""
+    return mirror.module_env(server.url)
 
 
 def plan(server, cache: Path) -> dict:
@@ -51,7 +57,7 @@ def test_targets_json_lists_the_manifest_from_an_empty_cache(server, tmp_path):
         assert f["vcf"] == f"ensembl/homo_sapiens/vcf/{f['name']}"
         assert f["parquet"] == f"ensembl/homo_sapiens/{f['stem']}.parquet"
         assert f["target"] == str(cache / f["parquet"])
-        assert f["hits_target"] == str(cache / f["hits"]) and f["hits"].endswith(".lm-hits.parquet")
+        assert f["hits_target"] == str(cache / f["hits"]) and f["hits"] == f"modules/hits/{f['stem']}.hits.parquet"
     # a second call answers from the manifest, without the network
     before = len(server.log)
     assert plan(server, cache) == doc and len(server.log) == before
@@ -88,7 +94,7 @@ def test_file_goal_rediscovers_when_base_url_changed(mirror_site, tmp_path):
         assert any(q["path"].endswith("chr21.vcf.gz") for q in second.log)
 
 
-@pytest.mark.parametrize("goals", [["parquet"], ["download", "parquet", "longevitymap"], ["targets-json"],
+@pytest.mark.parametrize("goals", [["parquet"], ["download", "parquet", "modules"], ["targets-json"],
                                    ["{cache}/ensembl/homo_sapiens/homo_sapiens-chr21.parquet"]])
 def test_failed_discovery_shows_only_the_real_error(tmp_path, goals):
     cache = tmp_path / "cache"
@@ -103,67 +109,83 @@ def test_failed_discovery_shows_only_the_real_error(tmp_path, goals):
     assert not list(cache.rglob("*.parquet")) and not (cache / "ensembl/homo_sapiens/vcf_files.mk").exists()
 
 
-# ------------------------------------------------------------------ LongevityMap map / reduce
+# ------------------------------------------------------------------ modules: map / reduce
 
 def tables_of(directory: Path) -> dict[str, bytes]:
     return {name: (directory / name).read_bytes() for name in TABLES}
 
 
-def test_hits_give_the_same_tables_as_the_whole_set(tmp_path):
-    """In process: the tables from the per-file hits are those from the whole set (the
-    pre-change path: every Parquet file through the SQL at once), also when a flag
-    column is in only part of the set and a file has no hit."""
-    sqlite = lmfixture.build_sqlite(tmp_path / "lm.sqlite")
+def test_hits_give_the_same_tables_as_the_whole_set_for_every_module(tmp_path):
+    """In process: each module's outputs from the per-file hits (one map step for all
+    modules) are byte for byte those from the whole set, also when a flag column is in only
+    part of the set and a file has no hit."""
+    cfg = config.load(env={"CACHE_DIR": str(tmp_path / "cache")})
+    records = [demo_record(v) for v in lmfixture.DEMO_VARIANTS + modfixtures.DEMO_VARIANTS]
     ens = tmp_path / "ens"
-    files = [write_ensembl(ens / "homo_sapiens-chr19.parquet", APOE),
-             write_ensembl(ens / "homo_sapiens-chr1.parquet",
-                           [record("1", 5, "rs7412", "C", ["T", "G"])], clinvar=None, drop=("CLIN_benign",)),
-             write_ensembl(ens / "homo_sapiens-chr2.parquet", [record("2", 9, "rs1", "A", ["G"])])]
-    cfg = cfg_for(tmp_path)
-    whole, _ = longevitymap.build_tables(cfg, sqlite, [str(f) for f in files])
+    files = [write_ensembl(ens / "homo_sapiens-chr19.parquet", [r for r in records if r["chrom"] == "19"]),
+             write_ensembl(ens / "homo_sapiens-chr21.parquet", [r for r in records if r["chrom"] == "21"],
+                           clinvar=None, drop=("CLIN_benign",)),
+             write_ensembl(ens / "homo_sapiens-chrX.parquet", [r for r in records if r["chrom"] == "X"]),
+             write_ensembl(ens / "homo_sapiens-chr2.parquet", [demo_record(("2", 9, "rs1", "A", "G", "x"))])]
+    modules = [moduledef.get(m) for m in MODULES]
+    sources = [(m, modfixtures.build_source(m.name, tmp_path / "src" / m.name / m.source["file"])) for m in modules]
     hit_files = []
     for f in files:
-        table, rows = longevitymap.make_hits(cfg, sqlite, str(f))
+        table, rows = modbuild.make_hits(cfg, sources, str(f))
         assert rows == pq.read_metadata(f).num_rows
-        out = tmp_path / "hits" / f"{f.stem}.lm-hits.parquet"
-        out.parent.mkdir(exist_ok=True)
-        pq.write_table(table, out)
+        out = tmp_path / "hits" / f"{f.stem}.hits.parquet"
+        duck.write_outputs(out.parent, {out.name: table})
         hit_files.append(str(out))
-    assert pq.read_metadata(hit_files[2]).num_rows == 0  # no curated rsid: an empty file with the columns
+    assert pq.read_metadata(hit_files[3]).num_rows == 0  # no curated rsid: an empty file with the columns
     assert "ClinVar_202502" in pq.read_schema(hit_files[0]).names
     assert "CLIN_benign" not in pq.read_schema(hit_files[1]).names
-    reduced, _ = longevitymap.build_tables(cfg, sqlite, hit_files)
-    assert set(reduced) == set(whole)
-    for name in whole:
-        assert reduced[name].equals(whole[name]), name
+    assert pq.read_metadata(hit_files[0]).metadata[b"hits_modules"] == ",".join(MODULES).encode()
+    # every curated rsid of every module that is in the set is in some hits file
+    hit_ids = {i for f in hit_files for i in pq.read_table(f, columns=["id"])["id"].to_pylist()}
+    assert hit_ids == {r["id"] for r in records}
+    for module, source in sources:
+        whole, _ = modbuild.build_tables(cfg, module, source, [str(f) for f in files])
+        reduced, _ = modbuild.build_tables(cfg, module, source, hit_files)
+        assert set(reduced) == set(whole)
+        duck.write_outputs(tmp_path / "whole" / module.name, whole)
+        duck.write_outputs(tmp_path / "reduced" / module.name, reduced)
+        for name in whole:
+            a = (tmp_path / "whole" / module.name / name).read_bytes()
+            assert a == (tmp_path / "reduced" / module.name / name).read_bytes(), (module.name, name)
+        assert whole["weights.parquet"].num_rows > 0, module.name
     assert ensembl_set.ensembl_rows(hit_files) == ensembl_set.ensembl_rows([str(f) for f in files])
 
 
-def test_make_longevitymap_from_hits_equals_the_whole_set_and_runs_from_hits_alone(server, tmp_path):
+def test_make_modules_from_hits_equals_the_whole_set_and_runs_from_hits_alone(server, tmp_path):
     cache = tmp_path / "cache"
-    r = make("download", "parquet", "longevitymap", cache=cache, server=server, **lm_env(server))
+    r = make("download", "parquet", "modules", cache=cache, server=server, **lm_env(server))
     assert r.returncode == 0, output(r)
-    module = cache / "modules/longevitymap"
-    assert sorted(p.name for p in (module / "hits").iterdir()) == [f"{s}.lm-hits.parquet" for s in HUMAN]
-    from_hits = tables_of(module)
+    hits_dir = cache / "modules" / "hits"
+    assert sorted(p.name for p in hits_dir.glob("*.parquet")) == [f"{s}.hits.parquet" for s in HUMAN]
+    from_hits = {m: tables_of(cache / "modules" / m) for m in MODULES}
     # the pre-change path: the tables straight from the whole Parquet set
     direct = tmp_path / "direct"
-    r = make("longevitymap", cache=direct, ENSEMBL_PARQUET=str(cache / "ensembl/homo_sapiens"), **lm_env(server))
+    r = make("modules", cache=direct, ENSEMBL_PARQUET=str(cache / "ensembl/homo_sapiens"), **lm_env(server))
     assert r.returncode == 0, output(r)
-    assert tables_of(direct / "modules/longevitymap") == from_hits
-    assert pl.read_parquet(module / "weights.parquet").height > 0
+    for m in MODULES:
+        assert tables_of(direct / "modules" / m) == from_hits[m], m
+        assert pl.read_parquet(cache / "modules" / m / "weights.parquet").height > 0, m
     # a gather machine: the hits alone (no Ensembl Parquet, no discovery, no listing read)
     hits = tmp_path / "artifacts"
-    shutil.copytree(module / "hits", hits)
+    shutil.copytree(hits_dir, hits, ignore=shutil.ignore_patterns("*.key"))
     gather = tmp_path / "gather"
     before = len(server.log)
-    r = make("longevitymap", f"LM_HITS={hits}", cache=gather, **lm_env(server))
+    r = make("modules", f"MODULE_HITS={hits}", cache=gather, **lm_env(server))
     assert r.returncode == 0, output(r)
     assert not (gather / "ensembl").exists()
-    assert [q["path"] for q in server.log[before:]] == ["/longevitymap/longevitymap.sqlite"]
-    assert tables_of(gather / "modules/longevitymap") == from_hits
-    again = make("longevitymap", f"LM_HITS={hits}", cache=gather, **lm_env(server))
-    assert again.returncode == 0 and "longevitymap.py build" not in again.stdout, output(again)
+    assert all(q["path"].startswith("/modules/") for q in server.log[before:])  # the sources, nothing else
+    for m in MODULES:
+        assert tables_of(gather / "modules" / m) == from_hits[m], m
+    again = make("modules", f"MODULE_HITS={hits}", cache=gather, **lm_env(server))
+    assert again.returncode == 0 and "modules.py build" not in again.stdout, output(again)
+    # LM_HITS, the variable's older name, still works
+    older = make("longevitymap", f"LM_HITS={hits}", cache=gather, **lm_env(server))
+    assert older.returncode == 0 and "modules.py" not in older.stdout, output(older)
 
 
 def test_refresh_with_a_new_base_url_is_used_by_file_goals(mirror_site, tmp_path):

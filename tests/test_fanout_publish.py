@@ -1,8 +1,8 @@
 """The local fan-out: from the mini mirror, `make targets-json`, then one leg per file,
 each a separate process with its own fresh cache (same working copy), building its
 Parquet and hits file and staging the Parquet on the stand-in Hub's staging branch;
-then the gather with no Parquet on its disk. Compared with a single machine's
-`make parquet longevitymap` + `just upload` against a second stand-in Hub."""
+then the gather with no Parquet on its disk (every module from the legs' hits). Compared
+with a single machine's `make parquet modules` + `just upload` against a second stand-in Hub."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from pathlib import Path
 
 import pytest
 
-import longevitymap
+import mirror
+import modfixtures
+import moduledef
 from helpers import ROOT, make, output
 from hubstub import FakeHub
 
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 REPO = "test-org/ensembl_variations"
 TOKEN = "hf_test_write_token_0123456789"
-TABLES = sorted(longevitymap.OUTPUTS)
+TABLES = sorted(moduledef.OUTPUTS)
+MODULES = sorted(n for n in moduledef.all_modules() if n in modfixtures.BUILDERS)  # those the mirror serves
 
 
 def new_hub() -> FakeHub:
@@ -50,7 +53,7 @@ def hub_env(hub: FakeHub, cache: Path, tmp_path: Path) -> dict:
 
 
 def upload(env: dict, *args: str) -> subprocess.CompletedProcess:
-    """upload.py (ensembl, longevitymap) or publish_ci.py (report, stage, check, gather)."""
+    """upload.py (ensembl, modules) or publish_ci.py (report, stage, check, gather)."""
     script = "publish_ci.py" if args[0] in ("report", "stage", "check", "gather") else "upload.py"
     return subprocess.run([PY, str(ROOT / "scripts" / script), *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
@@ -67,10 +70,9 @@ def staging(cache: Path) -> str:
 
 
 def run_leg(entry: dict, cache: Path, artifacts: Path, server, hub: FakeHub, tmp_path: Path,
-            lm_url: str) -> None:
+            lm_url: dict) -> None:
     """One CI leg: its Parquet and hits targets, the report, the VCF deleted, then staged."""
-    r = make(str(cache / entry["parquet"]), str(cache / entry["hits"]), cache=cache, server=server,
-             LONGEVITYMAP_URL=lm_url)
+    r = make(str(cache / entry["parquet"]), str(cache / entry["hits"]), cache=cache, server=server, **lm_url)
     assert r.returncode == 0, output(r)
     (cache / entry["vcf"]).unlink()
     (artifacts / "hits").mkdir(parents=True, exist_ok=True)
@@ -82,18 +84,18 @@ def run_leg(entry: dict, cache: Path, artifacts: Path, server, hub: FakeHub, tmp
     assert st.returncode == 0, st.stderr
 
 
-def gather(hub: FakeHub, artifacts: Path, plan: Path, cache: Path, tmp_path: Path, lm_url: str):
-    lm = make("longevitymap", f"LM_HITS={artifacts / 'hits'}", cache=cache, LONGEVITYMAP_URL=lm_url)
+def gather(hub: FakeHub, artifacts: Path, plan: Path, cache: Path, tmp_path: Path, lm_url: dict):
+    lm = make("modules", f"MODULE_HITS={artifacts / 'hits'}", cache=cache, **lm_url)
     assert lm.returncode == 0, output(lm)
     return upload(hub_env(hub, cache, tmp_path), "gather", str(artifacts / "reports"), "--plan", str(plan))
 
 
 def test_fan_out_publishes_like_one_machine(server, hubs, tmp_path):
     single_hub, hub = hubs
-    lm_url = f"{server.url}/longevitymap/longevitymap.sqlite"
-    # one machine: make parquet longevitymap, just upload
+    lm_url = mirror.module_env(server.url)  # every module's source on the mirror
+    # one machine: make parquet modules, just upload
     one = tmp_path / "one"
-    r = make("parquet", "longevitymap", cache=one, server=server, LONGEVITYMAP_URL=lm_url)
+    r = make("parquet", "modules", cache=one, server=server, **lm_url)
     assert r.returncode == 0, output(r)
     up = upload(hub_env(single_hub, one, tmp_path), "ensembl")
     assert up.returncode == 0, up.stderr
@@ -128,8 +130,9 @@ def test_fan_out_publishes_like_one_machine(server, hubs, tmp_path):
     sent = [p for _, p in hub.requests[mark:]]
     assert not any(p.startswith("/lfs-upload") or "lfs/objects" in p for p in sent)  # server-side copies
     assert sum("/commit/main" in p for p in sent) == 1
-    for name in TABLES:
-        assert (g / "modules/longevitymap" / name).read_bytes() == (one / "modules/longevitymap" / name).read_bytes()
+    for module in MODULES:
+        for name in TABLES:
+            assert (g / "modules" / module / name).read_bytes() == (one / "modules" / module / name).read_bytes()
 
     # a second full run: nothing changes, no commit
     shutil.rmtree(artifacts)
@@ -143,7 +146,7 @@ def test_fan_out_publishes_like_one_machine(server, hubs, tmp_path):
 
 def test_missing_or_wrong_leg_fails_the_gather_and_leaves_main(server, hubs, tmp_path):
     _, hub = hubs
-    lm_url = f"{server.url}/longevitymap/longevitymap.sqlite"
+    lm_url = mirror.module_env(server.url)
     r = make("-s", "targets-json", cache=tmp_path / "plan-cache", server=server)
     plan = tmp_path / "targets.json"
     plan.write_text(r.stdout)

@@ -18,50 +18,20 @@ import pytest
 
 import common
 import config
-import lmfixture
 import ensembl_set
-import longevitymap
-from helpers import ROOT, make, output
+import lmfixture
+import modbuild
+import moduledef
+from helpers import ROOT, make, output, record, write_ensembl
 
 REAL_SQLITE = Path("/work/shared/data/longevitymap.sqlite")
 if not REAL_SQLITE.exists():
     REAL_SQLITE = ROOT.parent / "shared" / "data" / "longevitymap.sqlite"
-SCRIPT = ROOT / "scripts" / "longevitymap.py"
+SCRIPT = ROOT / "scripts" / "modules.py"
+LM = moduledef.get("longevitymap")
+OUTPUTS = moduledef.OUTPUTS
 
 # --------------------------------------------------------------------------- fixtures
-
-FLAGS = ("CLIN_pathogenic", "CLIN_benign", "CLIN_likely_pathogenic", "CLIN_likely_benign")
-
-
-def record(chrom, pos, rsid, ref, alts, *flags):
-    return {"chrom": chrom, "pos": pos, "id": rsid, "ref": ref, "alts": alts, "flags": set(flags)}
-
-
-def write_ensembl(path: Path, records: list[dict], clinvar: str | None = "ClinVar_202502",
-                  drop: tuple[str, ...] = ()) -> Path:
-    """An Ensembl-shaped Parquet file (the converter's contract), one row per record."""
-    cols = {
-        "chrom": pl.Series([r["chrom"] for r in records], dtype=pl.String),
-        "start": pl.Series([r["pos"] for r in records], dtype=pl.UInt32),
-        "end": pl.Series([r["pos"] + len(r["ref"]) - 1 for r in records], dtype=pl.UInt32),
-        "id": pl.Series([r["id"] for r in records], dtype=pl.String),
-        "ref": pl.Series([r["ref"] for r in records], dtype=pl.String),
-        "alt": pl.Series(["|".join(r["alts"]) for r in records], dtype=pl.String),
-        "alts": pl.Series([r["alts"] for r in records], dtype=pl.List(pl.String)),
-        "qual": pl.Series([None] * len(records), dtype=pl.Float64),
-        "filter": pl.Series([None] * len(records), dtype=pl.String),
-        "dbSNP_156": pl.Series([True] * len(records), dtype=pl.Boolean),
-    }
-    if clinvar:
-        cols[clinvar] = pl.Series(["ClinVar" in r["flags"] for r in records], dtype=pl.Boolean)
-    cols["TSA"] = pl.Series(["SNV"] * len(records), dtype=pl.String)
-    other_clin = sorted({f for r in records for f in r["flags"] if f.startswith("CLIN_")} - set(FLAGS))
-    for flag in (*FLAGS, *other_clin):
-        cols[flag] = pl.Series([flag in r["flags"] for r in records], dtype=pl.Boolean)
-    df = pl.DataFrame({k: v for k, v in cols.items() if k not in drop})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.write_parquet(path)
-    return path
 
 
 def aw(id_, allele, state, zygosity, weight, rsid, priority="1.0", category=0):
@@ -77,7 +47,7 @@ def build(tmp: Path, weights_rows=None, records=None, variants=None, files=None,
     sqlite = lmfixture.build_sqlite(tmp / "lm.sqlite", allele_weights=weights_rows, variants=variants)
     if files is None:
         files = [str(write_ensembl(tmp / "ens" / "homo_sapiens-chr1.parquet", records, **ens))]
-    results, facts = longevitymap.build_tables(cfg_for(tmp), sqlite, files)
+    results, facts = modbuild.build_tables(cfg_for(tmp), LM, sqlite, files)
     out = {name.split(".")[0]: pl.from_arrow(t) for name, t in results.items()}
     out["facts"] = facts
     return out
@@ -93,24 +63,30 @@ def reasons(unresolved: pl.DataFrame) -> dict[int, str]:
 
 
 def assert_every_row_accounted_for(sqlite: Path, weights: pl.DataFrame, unresolved: pl.DataFrame,
-                                   published_ids: list[int]) -> None:
+                                   facts: dict) -> set[int]:
     """Row level: every curated row (read straight from the SQLite) is either published
     (gave a weights row or merged into one) or in unresolved.tsv, never both; the
-    published rows' (rsid, weight) pairs are exactly those of weights."""
+    published rows' (rsid, weight) pairs are exactly those of weights. Returns the
+    published ids."""
     con = sqlite3.connect(f"file:{sqlite}?mode=ro", uri=True)
     try:
         rows = con.execute("SELECT id, lower(trim(rsid)), weight FROM allele_weights").fetchall()
     finally:
         con.close()
-    published, left = set(published_ids), set(unresolved["id"].to_list())
-    assert len(published) == len(published_ids) and len(left) == unresolved.height
-    assert not published & left
-    assert published | left == {r[0] for r in rows}
+    left = set(unresolved["id"].to_list())
+    assert len(left) == unresolved.height and left <= {r[0] for r in rows}
+    published = {r[0] for r in rows} - left
+    assert facts["published_claims"] == len(published) and facts["source_rows"] == len(rows)
     by_id = {r[0]: (r[1], r[2]) for r in rows}
     assert {by_id[i] for i in published} == set(zip(weights["rsid"], weights["weight"]))
+    return published
 
 
 def run_script(*args: str, cache: Path, **env: str) -> subprocess.CompletedProcess:
+    """scripts/modules.py with CACHE_DIR; `fetch` and `build` act on longevitymap."""
+    if args and args[0] in ("fetch", "build"):
+        args = (args[0], "longevitymap", *args[1:])
+    args = tuple("--source" if a == "--sqlite" else a for a in args)
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ("ENSEMBL_PARQUET", "LONGEVITYMAP_URL", "CACHE_DIR", "PA_CONFIG")}
     full_env.update(CACHE_DIR=str(cache), **env)
@@ -309,7 +285,7 @@ def test_same_genotype_from_several_records_at_one_position_is_reported(tmp_path
     got = sorted((r["curated_id"], r["record"], r["record_published"], r["genotype"]) for r in c.iter_rows(named=True))
     assert got == [(1, "1:900 C>T", True, "C/T"), (1, "1:900 C>T,G", False, "C/T"),
                    (2, "1:900 C>T", True, "C/T"), (2, "1:900 C>T,G", False, "C/T")]
-    assert out["unresolved"].height == 0 and sorted(out["facts"]["published_ids"]) == [1, 2]
+    assert out["unresolved"].height == 0 and out["facts"]["published_claims"] == 2
 
 
 def test_resolved_at_one_record_is_not_unresolved(tmp_path):
@@ -437,8 +413,8 @@ def test_demo_curation_against_demo_records(tmp_path):
     assert genotypes(w, "rs2826891") == {("A", "G"): 0.065, ("A", "A"): 0.13}   # T, reverse strand
     assert genotypes(w, "rs2838809") == {("C", "G"): 0.175, ("G", "T"): 0.175, ("C", "C"): 0.35}
     assert set(out["unresolved"]["reason"]) == {"rsid_not_in_ensembl", "not_an_rsid"}
-    assert 4 in out["facts"]["published_ids"]  # the duplicate of row 0, merged
-    assert_every_row_accounted_for(tmp_path / "lm.sqlite", w, out["unresolved"], out["facts"]["published_ids"])
+    published = assert_every_row_accounted_for(tmp_path / "lm.sqlite", w, out["unresolved"], out["facts"])
+    assert 4 in published and out["facts"]["merged_rows"] >= 1  # the duplicate of row 0, merged
 
 
 # --------------------------------------------------------------------------- the script
@@ -451,7 +427,7 @@ def good_inputs(tmp: Path) -> tuple[Path, Path]:
 
 def outputs_of(cache: Path) -> list[str]:
     d = cache / "modules" / "longevitymap"
-    return sorted(p.name for p in d.iterdir() if p.name in longevitymap.OUTPUTS) if d.exists() else []
+    return sorted(p.name for p in d.iterdir() if p.name in OUTPUTS) if d.exists() else []
 
 
 def test_cli_fetch_local_and_build(tmp_path):
@@ -463,7 +439,7 @@ def test_cli_fetch_local_and_build(tmp_path):
     assert copied.read_bytes() == sqlite.read_bytes()
     r = run_script("build", cache=cache, ENSEMBL_PARQUET=str(ens.parent))
     assert r.returncode == 0, r.stderr
-    assert outputs_of(cache) == sorted(longevitymap.OUTPUTS)
+    assert outputs_of(cache) == sorted(OUTPUTS)
     assert "weights.parquet" in r.stdout and "unresolved.tsv" in r.stdout
     w = pl.read_parquet(cache / "modules" / "longevitymap" / "weights.parquet")
     assert w.schema["start"] == pl.UInt32 and w.height == 4
@@ -510,7 +486,7 @@ def test_cli_parquet_without_required_column_leaves_no_outputs(tmp_path, drop):
     sqlite, ens = good_inputs(tmp_path)
     cache = tmp_path / "cache"
     assert run_script("build", "--sqlite", str(sqlite), "--ensembl", str(ens), cache=cache).returncode == 0
-    assert outputs_of(cache) == sorted(longevitymap.OUTPUTS)
+    assert outputs_of(cache) == sorted(OUTPUTS)
     broken = write_ensembl(tmp_path / "broken" / "x.parquet", APOE, drop=(drop,))
     r = run_script("build", "--sqlite", str(sqlite), "--ensembl", str(broken), cache=cache)
     assert r.returncode == 1
@@ -573,7 +549,7 @@ def test_cli_no_parquet_files(tmp_path):
 # --------------------------------------------------------------------------- make
 
 def built(result) -> bool:
-    return "longevitymap.py build" in result.stdout
+    return "modules.py build longevitymap" in result.stdout
 
 
 def test_make_longevitymap_rebuilds_exactly_when_an_input_changed(tmp_path):
@@ -586,7 +562,7 @@ def test_make_longevitymap_rebuilds_exactly_when_an_input_changed(tmp_path):
     env = {"ENSEMBL_PARQUET": str(ens.parent / "*.parquet"), "LONGEVITYMAP_URL": str(sqlite)}
     first = make("longevitymap", cache=cache, **env)
     assert first.returncode == 0, output(first)
-    assert built(first) and outputs_of(cache) == sorted(longevitymap.OUTPUTS)
+    assert built(first) and outputs_of(cache) == sorted(OUTPUTS)
     assert not (cache / "ensembl").exists()  # ENSEMBL_PARQUET set: no discovery on a cold cache
     weights = cache / "modules" / "longevitymap" / "weights.parquet"
     assert pl.read_parquet(weights).height == 4
@@ -601,13 +577,13 @@ def test_make_longevitymap_rebuilds_exactly_when_an_input_changed(tmp_path):
     os.utime(ens)
     third = make("longevitymap", cache=cache, **env)
     assert third.returncode == 0, output(third)
-    assert built(third) and "longevitymap.py fetch" not in third.stdout
+    assert built(third) and "modules.py fetch longevitymap" not in third.stdout
     assert weights.stat().st_mtime_ns != stamp
 
     # A changed local curation is copied again and rebuilds.
     os.utime(sqlite)
     fourth = make("longevitymap", cache=cache, **env)
-    assert "longevitymap.py fetch" in fourth.stdout and built(fourth)
+    assert "modules.py fetch longevitymap" in fourth.stdout and built(fourth)
 
     # CURATOR changed: rebuilt with the new curator; the same again: nothing.
     curated = make("longevitymap", cache=cache, CURATOR="Someone Else", **env)
@@ -657,7 +633,7 @@ def test_real_curation_apoe_anchors_and_every_row_accounted_for(tmp_path):
     recs = [record(c, p, i, r, a.split(","), *(["ClinVar"] if "ClinVar_" in info else []))
             for c, p, i, r, a, info in lmfixture.DEMO_VARIANTS]
     ens = write_ensembl(tmp_path / "ens" / "homo_sapiens-chr19.parquet", recs)
-    results, facts = longevitymap.build_tables(cfg_for(tmp_path), REAL_SQLITE, [str(ens)])
+    results, facts = modbuild.build_tables(cfg_for(tmp_path), LM, REAL_SQLITE, [str(ens)])
     w = pl.from_arrow(results["weights.parquet"])
     unresolved = pl.from_arrow(results["unresolved.tsv"])
     assert genotypes(w, "rs7412") == {("C", "T"): 0.5, ("T", "T"): 1.0}
@@ -667,10 +643,10 @@ def test_real_curation_apoe_anchors_and_every_row_accounted_for(tmp_path):
         n_rows = con.execute("SELECT count(*) FROM allele_weights").fetchone()[0]
     con.close()
     assert curated <= set(w["rsid"]) | set(unresolved["rsid"])
-    assert facts["curated_rows"] == n_rows
+    assert facts["source_rows"] == facts["claims"] == n_rows
     assert w.select("rsid", "genotype", "chrom", "start").is_duplicated().sum() == 0
-    assert_every_row_accounted_for(REAL_SQLITE, w, unresolved, facts["published_ids"])
-    assert len(facts["published_ids"]) >= 4 and unresolved.height > 0  # both sides non-empty
+    published = assert_every_row_accounted_for(REAL_SQLITE, w, unresolved, facts)
+    assert len(published) >= 4 and unresolved.height > 0  # both sides non-empty
 
 
 # --------------------------------------------------------------------------- over HTTP, bench

@@ -24,9 +24,6 @@ import mirror
 from helpers import ROOT
 
 SERVING = {"./just demo-ui", "./just ui"}  # run until Ctrl-C: started, checked, interrupted
-PENDING_DOCS = {"docs/modules.md"}  # written by the modules work (issue 15); the README keeps the text meanwhile
-
-
 def section(text: str, heading: str) -> str:
     start = text.index(f"\n## {heading}")
     end = text.find("\n## ", start + 1)
@@ -60,8 +57,7 @@ def test_readme_is_short_and_every_link_is_there():
             if "://" in link:
                 continue
             target = (page.parent / link).resolve()
-            name = str(target.relative_to(ROOT))
-            assert target.exists() or name in PENDING_DOCS, f"{page.relative_to(ROOT)} links {link}, which is missing"
+            assert target.exists(), f"{page.relative_to(ROOT)} links {link}, which is missing"
     shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True,
                            timeout=60)
     assert shown.returncode == 0 and "$(" not in shown.stdout and "./just --list" in shown.stdout, shown.stdout

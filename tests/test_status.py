@@ -1,6 +1,6 @@
 """scripts/status.py on real caches built by real `make` runs against the mini mirror
 served on 127.0.0.1: states and stale reasons must agree with what `make -n` would
-rebuild, and `make -q longevitymap` must tell the truth.
+rebuild, and `make -q modules` must tell the truth.
 
 The pipeline runs in a copy of the project (Makefile, scripts, sql; the virtualenv
 linked), so a test may edit the converter without touching the real one."""
@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 import mirror
+import modfixtures
+import moduledef
 import statusbench
 from hubstub import FakeHub
 
@@ -28,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 SPECIES = "homo_sapiens"
 NAMES = ["homo_sapiens-chr19", "homo_sapiens-chr21", "homo_sapiens-chrMT", "homo_sapiens-chrX"]
-LM_OUTPUTS = ["annotations.parquet", "studies.parquet", "weights.parquet", "unresolved.tsv", "conflicts.tsv"]
-GOALS = ["vcfs", "parquets", "longevitymap"]
+LM_OUTPUTS = list(moduledef.OUTPUTS)
+MODULES = sorted(n for n in moduledef.all_modules() if n in modfixtures.BUILDERS)  # those the mirror serves
+GOALS = ["vcfs", "parquets", "modules"]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def env_for(project, cache: Path, **extra: str) -> dict:
     repo, server = project
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     env.update(CACHE_DIR=str(cache), BASE_URL=f"{server.url}/", SPECIES=SPECIES,
-               LONGEVITYMAP_URL=f"{server.url}/longevitymap/longevitymap.sqlite",
+               **mirror.module_env(server.url),
                RETRY_BACKOFF="0.01", CONNECT_TIMEOUT="5", READ_TIMEOUT="30")
     env.update(extra)
     return env
@@ -84,20 +87,21 @@ def not_up_to_date(doc: dict) -> dict[str, str]:
 
 def make_would_remake(project, cache: Path, **extra: str) -> set[str]:
     """The file targets `make -n` would rebuild (its --debug=b "Must remake" lines), the
-    LongevityMap tables counted together as the one grouped target they are."""
+    outputs of a module counted together as the one grouped target they are."""
     result = make(project, cache, "-n", "--debug=b", *GOALS, **extra)
     assert result.returncode == 0, result.stdout + result.stderr
     found = set(re.findall(r"Must remake target '([^']+)'", result.stdout))
     files = {t for t in found if t.startswith(str(cache)) and "/expected/" not in t
              and not t.endswith("inputs.key")}
-    module = cache / "modules" / "longevitymap"
-    if any(t.startswith(str(module)) and Path(t).name in LM_OUTPUTS for t in files):
-        files |= {str(module / name) for name in LM_OUTPUTS}
+    for m in MODULES:
+        module = cache / "modules" / m
+        if any(Path(t).parent == module and Path(t).name in LM_OUTPUTS for t in files):
+            files |= {str(module / name) for name in LM_OUTPUTS}
     return files
 
 
 def build(project, cache: Path, *goals: str) -> None:
-    result = make(project, cache, *(goals or ("download", "parquet", "longevitymap")))
+    result = make(project, cache, *(goals or ("download", "parquet", "modules")))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -121,9 +125,14 @@ def test_fresh_cache_is_up_to_date_in_json_text_and_check(project, tmp_path):
     assert doc["species"] == SPECIES and doc["cache_dir"] == str(cache) and doc["up_to_date"] is True
     assert doc["discovery"]["base_url"] == f"{project[1].url}/" and doc["discovery"]["files"] == 4
     assert doc["discovery"]["release"] == "114" and doc["discovery"]["discovered"]
-    # pipeline order: manifest, VCFs, Parquet, LongevityMap source, inputs, tables
+    # pipeline order: manifest, VCFs, Parquet, the modules' sources, the hits, each module's inputs and outputs
     stages = [r["stage"] for r in doc["rows"]]
-    assert stages == ["manifest"] + ["vcf"] * 4 + ["parquet"] * 4 + ["lm-source"] + ["lm-hits"] * 4 + ["lm-inputs"] + ["lm-table"] * 5
+    assert stages == (["manifest"] + ["vcf"] * 4 + ["parquet"] * 4 + ["module-source"] * 6 + ["module-hits"] * 4
+                      + (["module-inputs"] + ["module-table"] * len(LM_OUTPUTS)) * 6)
+    assert doc["modules"] == MODULES
+    tables = [r for r in doc["rows"] if r["stage"] == "module-table"]
+    assert [r["partition"] for r in tables] == [f"{m}/{n}" for m in MODULES for n in LM_OUTPUTS]  # a cell each
+    assert {r["module"] for r in tables} == set(MODULES)
     assert [r["partition"] for r in doc["rows"] if r["stage"] == "vcf"] == ["chr19", "chr21", "chrMT", "chrX"]
     by_id = rows(doc)
     import pyarrow.parquet as pq
@@ -136,15 +145,16 @@ def test_fresh_cache_is_up_to_date_in_json_text_and_check(project, tmp_path):
         assert parquet["rows"] == pq.read_metadata(sdir / f"{name}.parquet").num_rows > 0
         assert parquet["target"] == str(sdir / f"{name}.parquet") and parquet["peak_rss_bytes"] > 0
         assert parquet["checksum_verified"] is True and parquet["release"] == "114"
-    weights = by_id["modules/longevitymap/weights.parquet"]
-    assert weights["rows"] == pq.read_metadata(cache / "modules/longevitymap/weights.parquet").num_rows
+    for m in MODULES:
+        weights = by_id[f"modules/{m}/weights.parquet"]
+        assert weights["rows"] == pq.read_metadata(cache / "modules" / m / "weights.parquet").num_rows > 0
     totals = doc["totals"]
     assert totals["files"] == len(doc["rows"])
     assert totals["bytes"] == sum(r["size"] for r in doc["rows"])
-    assert set(totals["seconds_by_stage"]) >= {"vcf", "parquet", "lm-table"}
+    assert set(totals["seconds_by_stage"]) >= {"vcf", "parquet", "module-table"}
     assert totals["max_peak_rss"]["bytes"] == max(r["peak_rss_bytes"] for r in doc["resources"])
-    assert {r["step"] for r in doc["resources"]} == {"discover", "fetch", "vcf2parquet", "longevitymap-fetch", "longevitymap-hits",
-                                                     "longevitymap"}
+    assert {r["step"] for r in doc["resources"]} == {"discover", "fetch", "vcf2parquet", "modules-hits", *MODULES,
+                                                     *(f"{m}-fetch" for m in MODULES)}
     assert doc["uploads"] == []
 
     text = status(project, cache)
@@ -153,7 +163,7 @@ def test_fresh_cache_is_up_to_date_in_json_text_and_check(project, tmp_path):
     assert status(project, cache, "--check").returncode == 0
     # the quirk is gone: Make, asked, says up to date too (and nothing was written)
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
-    assert make(project, cache, "-q", "longevitymap").returncode == 0
+    assert make(project, cache, "-q", "modules").returncode == 0
     assert make(project, cache, "-q", *GOALS).returncode == 0
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == before
     assert make_would_remake(project, cache) == set()
@@ -195,7 +205,9 @@ def test_stale_states_agree_with_make_n(project, tmp_path):
     build(project, cache)
     sdir = species_dir(cache)
     module = cache / "modules" / "longevitymap"
-    tables = {str(module / name) for name in LM_OUTPUTS}
+    hits = cache / "modules" / "hits"
+    tables = {str(cache / "modules" / m / name) for m in MODULES for name in LM_OUTPUTS}
+    inputs = {str(cache / "modules" / m / "inputs.txt") for m in MODULES}
 
     def agree(**extra) -> dict:
         doc = status_json(project, cache, **extra)
@@ -213,7 +225,7 @@ def test_stale_states_agree_with_make_n(project, tmp_path):
     vcf.rename(tmp_path / vcf.name)
     doc = agree()
     assert not_up_to_date(doc) == {str(vcf): "missing", str(sdir / "homo_sapiens-chrMT.parquet"): "stale",
-                                   str(module / "hits" / "homo_sapiens-chrMT.lm-hits.parquet"): "stale",
+                                   str(hits / "homo_sapiens-chrMT.hits.parquet"): "stale",
                                    **dict.fromkeys(tables, "stale")}
     assert rows(doc)[f"ensembl/{SPECIES}/homo_sapiens-chrMT.parquet"]["reason"] == "VCF missing"
     (tmp_path / vcf.name).rename(vcf)
@@ -226,13 +238,13 @@ def test_stale_states_agree_with_make_n(project, tmp_path):
     later(sdir / "vcf" / "homo_sapiens-chr21.vcf.gz")
     doc = agree()
     assert not_up_to_date(doc) == {str(sdir / "homo_sapiens-chr21.parquet"): "stale",
-                                   str(module / "hits" / "homo_sapiens-chr21.lm-hits.parquet"): "stale",
+                                   str(hits / "homo_sapiens-chr21.hits.parquet"): "stale",
                                    **dict.fromkeys(tables, "stale")}
     by_id = rows(doc)
     assert by_id[f"ensembl/{SPECIES}/homo_sapiens-chr21.parquet"]["reason"] == "VCF newer"
-    assert by_id["modules/longevitymap/hits/homo_sapiens-chr21.lm-hits.parquet"]["reason"] == "Parquet stale"
-    assert by_id["modules/longevitymap/weights.parquet"]["reason"] == "hits stale"
-    build(project, cache, "parquet", "longevitymap")
+    assert by_id["modules/hits/homo_sapiens-chr21.hits.parquet"]["reason"] == "Parquet stale"
+    assert all(by_id[f"modules/{m}/weights.parquet"]["reason"] == "hits stale" for m in MODULES)
+    build(project, cache, "parquet", "modules")
     assert agree()["up_to_date"] is True
 
     # the converter edited: every Parquet, then the tables
@@ -243,31 +255,31 @@ def test_stale_states_agree_with_make_n(project, tmp_path):
     doc = agree()
     parquets = [r for r in doc["rows"] if r["stage"] == "parquet"]
     assert len(parquets) == 4 and all(r["state"] == "stale" and r["reason"] == "converter changed" for r in parquets)
-    assert all(rows(doc)[f"modules/longevitymap/{n}"]["state"] == "stale" for n in LM_OUTPUTS)
+    assert all(rows(doc)[f"modules/{m}/{n}"]["state"] == "stale" for m in MODULES for n in LM_OUTPUTS)
     assert all(rows(doc)[f"ensembl/{SPECIES}/vcf/{n}.vcf.gz"]["state"] == "up to date" for n in NAMES)
-    build(project, cache, "parquet", "longevitymap")
+    build(project, cache, "parquet", "modules")
     assert agree()["up_to_date"] is True
 
-    # CURATOR changed: inputs.txt and the tables, nothing upstream
+    # CURATOR changed: every module's inputs.txt and tables, nothing upstream
     doc = agree(CURATOR="Someone Else")
-    assert set(not_up_to_date(doc)) == {str(module / "inputs.txt"), *tables}
+    assert set(not_up_to_date(doc)) == {*inputs, *tables}
     assert rows(doc)["modules/longevitymap/inputs.txt"]["reason"] == "CURATOR changed"
     assert rows(doc)["modules/longevitymap/annotations.parquet"]["reason"] == "CURATOR changed"
     assert make(project, cache, "-q", "longevitymap", CURATOR="Someone Else").returncode == 1
-    build_result = make(project, cache, "longevitymap", CURATOR="Someone Else")
-    assert build_result.returncode == 0 and "longevitymap.py build" in build_result.stdout
+    build_result = make(project, cache, "modules", CURATOR="Someone Else")
+    assert build_result.returncode == 0 and "modules.py build longevitymap" in build_result.stdout
     assert "curator = Someone Else" in (module / "inputs.txt").read_text()
-    assert make(project, cache, "-q", "longevitymap", CURATOR="Someone Else").returncode == 0
+    assert make(project, cache, "-q", "modules", CURATOR="Someone Else").returncode == 0
     assert agree(CURATOR="Someone Else")["up_to_date"] is True
 
     # METHOD changed, and a different Ensembl file list, are noticed by Make alone too
-    assert make(project, cache, "-q", "longevitymap", CURATOR="Someone Else", METHOD="other").returncode == 1
+    assert make(project, cache, "-q", "modules", CURATOR="Someone Else", METHOD="other").returncode == 1
     doc = agree(CURATOR="Someone Else", METHOD="other")
     assert rows(doc)["modules/longevitymap/inputs.txt"]["reason"] == "METHOD changed"
     subset = str(sdir / "homo_sapiens-chr19.parquet")
     doc = agree(CURATOR="Someone Else", ENSEMBL_PARQUET=subset)
     assert rows(doc)["modules/longevitymap/inputs.txt"]["reason"] == "file list changed"
-    assert make(project, cache, "-q", "longevitymap", CURATOR="Someone Else",
+    assert make(project, cache, "-q", "modules", CURATOR="Someone Else",
                 ENSEMBL_PARQUET=subset).returncode == 1
 
     # the listing's key changed (another BASE_URL): Make would discover again, so the

@@ -33,20 +33,19 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--no-first-run",
          "--window-size=1400,1000"]
-CELL_STAGES = ("vcf", "parquet", "lm-hits", "lm-table")
+CELL_STAGES = ("vcf", "parquet", "module-source", "module-hits", "module-table")
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A cache made by `make download parquet longevitymap` from the mini mirror (served
-    for the whole module), and the environment the pipeline ran with."""
+    """A cache made by `make download parquet modules` from the mini mirror (served for the
+    whole test module), and the environment the pipeline ran with."""
     site = mirror.build(tmp_path_factory.mktemp("mirror"), scale=0.5)
     cache = tmp_path_factory.mktemp("cache")
     with mirror.MirrorServer(site) as server:
         env = {"CACHE_DIR": str(cache), "BASE_URL": f"{server.url}/", "SPECIES": SPECIES,
-               "LONGEVITYMAP_URL": f"{server.url}/longevitymap/longevitymap.sqlite"}
-        result = make("download", "parquet", "longevitymap", cache=cache, server=server,
-                      SPECIES=SPECIES, LONGEVITYMAP_URL=env["LONGEVITYMAP_URL"])
+               **mirror.module_env(server.url)}
+        result = make("download", "parquet", "modules", cache=cache, server=server, **env)
         assert result.returncode == 0, output(result)
         yield cache, env, server
 
@@ -233,9 +232,9 @@ def test_ui_in_a_browser_runs_one_parquet(built, tmp_path):
         nodes = driver.execute_script(
             "const o = {}; for (const g of document.querySelectorAll('#graph [data-node]')) "
             "o[g.dataset.node] = g.dataset.state || null; return o;")
-        assert set(nodes) >= {"listing", "manifest", "vcf", "parquet", "hub-ensembl", "curation", "lm-source",
-                              "lm-inputs", "lm-hits", "lm-table", "hub-modules"}
-        assert nodes["parquet"] == "stale" and nodes["vcf"] == "up to date" and nodes["lm-table"] == "stale"
+        assert set(nodes) >= {"listing", "manifest", "vcf", "parquet", "hub-ensembl", "curation", "module-source",
+                              "module-inputs", "module-hits", "module-table", "hub-modules"}
+        assert nodes["parquet"] == "stale" and nodes["vcf"] == "up to date" and nodes["module-table"] == "stale"
         rows_text = driver.find_element("css selector", "#rows").text
         assert "homo_sapiens-chr21.parquet" in rows_text and "VCF newer" in rows_text
         assert "vcf2parquet" in driver.find_element("css selector", "#resources").text
@@ -506,7 +505,7 @@ def test_page_at_1440_and_390_accessible_keyboard_and_laid_out(built, tmp_path):
         wait_for("the mouse page", lambda: driver.execute_script("return document.querySelector('#meta').textContent"
                                                                  ".includes('status')") and not page_states(driver))
         assert "Click a box" in driver.find_element("css selector", "#details-body").text
-        assert driver.find_elements("css selector", '#graph [data-node="lm-table"]') == []  # modules are human only
+        assert driver.find_elements("css selector", '#graph [data-node="module-table"]') == []  # modules are human only
     finally:
         driver.quit()
         stop_ui(proc)

@@ -515,116 +515,227 @@ def test_missing_or_stale_parquet_stops_unless_partial(hub, cache, tmp_path):
     assert "Included: chr21. Not included: chr22, chrX, chrY." in card
 
 
-def test_longevitymap_module(hub, tmp_path):
-    hub.add_repo(MOD_REPO)
-    cache = tmp_path / "cache"
-    mdir = cache / "modules" / "longevitymap"
-    mdir.mkdir(parents=True)
-    pl.DataFrame({"rsid": ["rs7412"], "module": ["longevitymap"], "gene": ["APOE"],
-                  "phenotype": ["longevity"], "category": ["lipids"]}).write_parquet(mdir / "annotations.parquet")
-    pl.DataFrame({"rsid": ["rs7412"], "module": ["longevitymap"], "pmid": ["123"]}).write_parquet(
-        mdir / "studies.parquet")
-    pl.DataFrame({"rsid": ["rs7412"], "genotype": [["C", "T"]], "weight": [0.5],
-                  "chrom": ["19"], "start": pl.Series([44908822], dtype=pl.UInt32)}).write_parquet(
-        mdir / "weights.parquet")
-    (mdir / "longevitymap.sqlite").write_bytes(b"source, not published")
-    (mdir / "unresolved.tsv").write_text("rsid\treason\n")
-    local_source = str(tmp_path / "my-copy" / "longevitymap.sqlite")
-    env = make_env(hub, cache, tmp_path, LONGEVITYMAP_URL=local_source)
+# --- stale files on the Hub: listed, pruned in the same commit --------------------------------
 
-    dry = run(env, "longevitymap", "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    assert "5 of 5 files to upload" in dry.stdout and writes(hub.requests) == []
+def test_ensembl_stale_files_are_listed_and_pruned_only_with_prune(hub, cache, tmp_path):
+    """A stray file an older version published under data/ (not in the release's set) is
+    listed as stale on the Hub by every plan; --prune deletes it in the same commit as the
+    upload; --dry-run deletes nothing; a set file that is only not ready is not stale."""
+    stray = "data/homo_sapiens-chr3.tmp.parquet"
+    hub.put(ENS_REPO, {stray: b"PAR1 interrupted conversion of an older tool PAR1",
+                       f"data/{SPECIES}-chr21.parquet": b"PAR1 old chr21 PAR1", "data/notes.txt": b"old notes\n"})
+    env = make_env(hub, cache, tmp_path)
+    before = len(hub.commits(ENS_REPO))
+    for args in (["--dry-run"], ["--dry-run", "--prune"]):
+        dry = run(env, "ensembl", *args)
+        assert dry.returncode == 0, dry.stderr
+        action = "delete" if "--prune" in args else "stale"
+        lines = dry.stdout.splitlines()
+        for path in (stray, "data/notes.txt"):
+            (line,) = [x for x in lines if path in x]
+            assert line.split()[0] == action and "stale on the Hub" in line
+            assert lines.index(line) < min(i for i, x in enumerate(lines) if x.strip().startswith("upload"))
+        assert ("--prune deletes it" in dry.stdout) == (action == "stale")
+        assert f"2 {'to delete' if action == 'delete' else 'stale on the Hub, kept'}" in dry.stdout
+    assert writes(hub.requests) == [] and len(hub.commits(ENS_REPO)) == before
+    assert stray in hub.files(ENS_REPO)
+    # Without --prune: published, the stale files stay (and are still listed).
+    kept = run(env, "ensembl")
+    assert kept.returncode == 0, kept.stderr
+    assert stray in hub.files(ENS_REPO) and hub.commits(ENS_REPO)[-1]["deleted"] == []
+    assert "stale   " + stray in kept.stdout
+    # With --prune: the deletion alone is a commit (nothing else changed) ...
+    pruned = run(env, "ensembl", "--prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert len(hub.commits(ENS_REPO)) == before + 2
+    assert hub.commits(ENS_REPO)[-1]["deleted"] == sorted([stray, "data/notes.txt"])
+    assert hub.commits(ENS_REPO)[-1]["paths"] == []
+    assert not {stray, "data/notes.txt"} & set(hub.files(ENS_REPO))
+    assert "delete 2 stale files" in hub.commits(ENS_REPO)[-1]["summary"]
+    # ... and then nothing is left to do.
+    again = run(env, "ensembl", "--prune")
+    assert again.returncode == 0 and len(hub.commits(ENS_REPO)) == before + 2 and "no commit" in again.stderr
+    # In the same commit as an upload; the record says what was deleted.
+    hub.put(ENS_REPO, {stray: b"PAR1 back again PAR1"})
+    write_variants(species_dir(cache) / f"{SPECIES}-chr22.parquet", "22", ["rs200", "rs201", "rs202"])
+    both = run(env, "ensembl", "--prune")
+    assert both.returncode == 0, both.stderr
+    last = hub.commits(ENS_REPO)[-1]
+    assert last["deleted"] == [stray] and f"data/{SPECIES}-chr22.parquet" in last["paths"]
+    record = log_records(species_dir(cache) / "steps.jsonl")[-1]
+    assert record["deleted"] == [stray] and record["commit"] == last["oid"]
 
-    result = run(env, "longevitymap")
+
+def test_ensembl_prune_keeps_the_sets_files_that_are_not_ready(hub, cache, tmp_path):
+    """--allow-partial --prune: a file of the release's set that is not ready locally is
+    omitted, not stale: the Hub's copy stays."""
+    hub.put(ENS_REPO, {f"data/{SPECIES}-chr22.parquet": b"PAR1 published earlier PAR1"})
+    (species_dir(cache) / f"{SPECIES}-chr22.parquet").unlink()
+    result = run(make_env(hub, cache, tmp_path), "ensembl", "--allow-partial", "--prune")
     assert result.returncode == 0, result.stderr
-    files = hub.files(MOD_REPO)
-    assert set(files) == {".gitattributes", "data/longevitymap/annotations.parquet",
-                          "data/longevitymap/studies.parquet", "data/longevitymap/weights.parquet",
-                          "data/longevitymap/manifest.json", "data/longevitymap/metadata.yaml"}
-    assert files["data/longevitymap/weights.parquet"] == (mdir / "weights.parquet").read_bytes()
-    meta = yaml.safe_load(files["data/longevitymap/metadata.yaml"])
-    assert meta["name"] == "longevitymap" and meta["description"]
-    # The configured source (a local path here) is not published; a public URL is.
-    assert local_source not in files["data/longevitymap/metadata.yaml"].decode()
-    assert meta["source"].startswith("https://") and "just_longevitymap" in meta["source"]
-    assert meta["logo"] == hubcard.DEFAULT_LOGO  # no logo file: a public reference
-    (record,) = log_records(mdir / "steps.jsonl")
-    assert record["commit"] == hub.commits(MOD_REPO)[-1]["oid"] and len(record["uploaded"]) == 5
-    assert not (species_dir(cache) / "steps.jsonl").exists()
-
-    # Another local source changes nothing on the Hub.
-    again = run(make_env(hub, cache, tmp_path, LONGEVITYMAP_URL="http://127.0.0.1:9/lm.sqlite"),
-                "longevitymap")
-    assert again.returncode == 0 and len(hub.commits(MOD_REPO)) == 2
-
-    # A logo file in the module directory is published beside the tables and referenced.
-    (mdir / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a picture")
-    with_logo = run(env, "longevitymap")
-    assert with_logo.returncode == 0, with_logo.stderr
-    files = hub.files(MOD_REPO)
-    assert files["data/longevitymap/logo.png"] == (mdir / "logo.png").read_bytes()
-    assert yaml.safe_load(files["data/longevitymap/metadata.yaml"])["logo"] == "logo.png"
-    assert hub.commits(MOD_REPO)[-1]["paths"] == ["data/longevitymap/logo.png",
-                                                  "data/longevitymap/manifest.json",
-                                                  "data/longevitymap/metadata.yaml"]
-    assert json.loads(files["data/longevitymap/manifest.json"])["logo"]["name"] == "logo.png"
+    assert f"data/{SPECIES}-chr22.parquet" in hub.files(ENS_REPO) and hub.commits(ENS_REPO)[-1]["deleted"] == []
 
 
-# --- the module as just-dna-lite reads it: manifest.json and logo ---------------------------
+# --- the modules: every changed module in one commit; a module's folder is ours --------------
 
-def demo_module(cache: Path, tmp_path: Path, allele_weights=None) -> Path:
-    """The demo's module tables: the demo curation against the demo mirror's chr19 and
-    chr21 records (Ensembl's release-114 header), converted by vcf2parquet and built by
-    longevitymap.py's SQL, written as `make longevitymap` writes them."""
-    import duck
-    import longevitymap
+def build_modules(cache: Path, tmp_path: Path, names=None, rows: dict | None = None, **env: str) -> dict[str, Path]:
+    """The modules as `make modules` writes them: each synthetic source (modfixtures), with
+    its logo, against the demo mirror's records, through the build step (tables, sources,
+    manifest, metadata). ``rows``: {module: builder keyword arguments}. Returns {module: dir}."""
+    import modfixtures
+    import moduledef
+    import modules as runner
+    from helpers import demo_record, write_ensembl
+
     import lmfixture
 
-    files = []
-    for chrom in ("19", "21"):
-        planted = [v for v in lmfixture.DEMO_VARIANTS if v[0] == chrom]
-        parquet = species_dir(cache) / f"{SPECIES}-chr{chrom}.parquet"
-        if not parquet.exists():
-            vcf = synthvcf.write_vcf(tmp_path / f"{SPECIES}-chr{chrom}.vcf.gz", 10, seed=int(chrom),
-                                     chrom=chrom, extra_records=planted)
-            vcf2parquet.convert(vcf, parquet, threads=1)
-        files.append(str(parquet))
-    sqlite = lmfixture.build_sqlite(tmp_path / "lm" / "longevitymap.sqlite", allele_weights=allele_weights)
-    cfg = config.load(env={"CACHE_DIR": str(cache), "HOME": str(tmp_path)})
-    results, _ = longevitymap.build_tables(cfg, sqlite, files)
-    duck.write_outputs(longevitymap.module_dir(cfg), results)
-    return longevitymap.module_dir(cfg)
+    cfg = config.load(env={"CACHE_DIR": str(cache), **env})
+    ens = write_ensembl(tmp_path / "ens" / f"{SPECIES}-chr19.parquet",
+                        [demo_record(v) for v in lmfixture.DEMO_VARIANTS + modfixtures.DEMO_VARIANTS])
+    out = {}
+    for name in names or [n for n in moduledef.all_modules() if n in modfixtures.BUILDERS]:
+        module = moduledef.get(name)
+        source = modfixtures.build_source(name, tmp_path / "src" / name / module.source["file"],
+                                          **(rows or {}).get(name, {}))
+        if module.meta.get("logo"):
+            module.dir(cfg).mkdir(parents=True, exist_ok=True)
+            (module.dir(cfg) / "logo.png").write_bytes(modfixtures.png())
+        runner.build_step(cfg, module, [str(ens)], source)
+        out[name] = module.dir(cfg)
+    return out
 
+
+def published_files(dirs: dict[str, Path]) -> dict[str, bytes]:
+    import moduledef
+
+    return {f"data/{name}/{p.name}": p.read_bytes() for name, d in dirs.items() for p in sorted(d.iterdir())
+            if p.name in moduledef.PUBLISHED or p.name.startswith("logo.")}
+
+
+def test_every_changed_module_in_one_commit_and_none_when_unchanged(hub, tmp_path):
+    hub.add_repo(MOD_REPO)
+    cache = tmp_path / "cache"
+    dirs = build_modules(cache, tmp_path)
+    assert sorted(dirs) == ["coronary", "drugs", "lipidmetabolism", "longevitymap", "superhuman", "vo2max"]
+    env = make_env(hub, cache, tmp_path)
+    dry = run(env, "modules", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    expected = published_files(dirs)
+    assert len(expected) == 6 * 6 + 4  # 4 tables, manifest, metadata each; logos of four modules
+    assert f"{len(expected)} of {len(expected)} files to upload" in dry.stdout
+    assert writes(hub.requests) == [] and len(hub.commits(MOD_REPO)) == 1
+    result = run(env, "modules")
+    assert result.returncode == 0, result.stderr
+    commits = hub.commits(MOD_REPO)
+    assert len(commits) == 2 and commits[-1]["paths"] == sorted(expected) and commits[-1]["deleted"] == []
+    assert commits[-1]["summary"].startswith("modules coronary, drugs, lipidmetabolism, longevitymap")
+    files = hub.files(MOD_REPO)
+    assert {p: files[p] for p in expected} == expected
+    meta = yaml.safe_load(files["data/longevitymap/metadata.yaml"])
+    assert meta["source"] == "https://github.com/dna-seq/just_longevitymap" and str(tmp_path) not in str(meta)
+    assert meta["logo"].endswith("just_dna_seq.jpg")  # no logo file: the Just-DNA logo, by URL
+    assert yaml.safe_load(files["data/coronary/metadata.yaml"])["logo"] == "logo.png"
+    # Nothing changed: no commit.
+    again = run(env, "modules")
+    assert again.returncode == 0 and "no commit" in again.stderr and len(hub.commits(MOD_REPO)) == 2
+    # One module rebuilt from a changed curation: one commit with exactly its changed files.
+    import modfixtures
+
+    rows = [(*r[:2], "-0.7" if r[:2] == ("rs429358", "CC") else r[2], r[3]) for r in modfixtures.LIPID_WEIGHTS]
+    build_modules(cache, tmp_path, ["lipidmetabolism"], rows={"lipidmetabolism": {"weights": rows}})
+    changed = run(env, "modules")
+    assert changed.returncode == 0, changed.stderr
+    last = hub.commits(MOD_REPO)[-1]
+    assert len(hub.commits(MOD_REPO)) == 3
+    assert {"data/lipidmetabolism/weights.parquet", "data/lipidmetabolism/manifest.json"} <= set(last["paths"])
+    assert all(p.startswith("data/lipidmetabolism/") for p in last["paths"])
+    record = log_records(cache / "modules" / "steps.jsonl")[-1]
+    assert record["kind"] == "modules" and record["commit"] == last["oid"]
+
+
+def test_a_modules_folder_is_ours_stale_files_deleted_in_the_same_commit(hub, tmp_path):
+    """Files under data/<module>/ that the build no longer produces (an old logo.png the
+    consumer would prefer, a metadata.json it would read first, a renamed table) are listed
+    first and deleted in the upload's commit; --dry-run deletes nothing; a module outside
+    the set, and anything outside data/<module>/, is left alone."""
+    import modfixtures
+
+    stale = {"data/longevitymap/logo.png": modfixtures.png(rgb=(1, 2, 3)),
+             "data/longevitymap/metadata.json": b'{"name": "longevitymap"}',
+             "data/longevitymap/old_weights.parquet": b"PAR1 renamed table PAR1"}
+    others = {"data/vo2max/weights.parquet": b"PAR1 not in the set PAR1", "data/longevitymapx/notes.txt": b"x\n"}
+    hub.put(MOD_REPO, {**stale, **others})
+    cache = tmp_path / "cache"
+    dirs = build_modules(cache, tmp_path, ["longevitymap", "coronary"])
+    env = make_env(hub, cache, tmp_path, MODULES="longevitymap,coronary")
+    before = len(hub.commits(MOD_REPO))
+    dry = run(env, "modules", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    lines = [line for line in dry.stdout.splitlines() if line.startswith("  ")]
+    assert [line.split()[1] for line in lines[:3]] == sorted(stale)  # listed first
+    assert all(line.split()[0] == "delete" and "stale on the Hub" in line for line in lines[:3])
+    assert "3 to delete" in dry.stdout and "nothing deleted" in dry.stdout
+    assert writes(hub.requests) == [] and len(hub.commits(MOD_REPO)) == before
+    result = run(env, "modules")
+    assert result.returncode == 0, result.stderr
+    assert len(hub.commits(MOD_REPO)) == before + 1
+    last = hub.commits(MOD_REPO)[-1]
+    assert last["deleted"] == sorted(stale) and last["paths"] == sorted(published_files(dirs))
+    files = hub.files(MOD_REPO)
+    assert not set(stale) & set(files) and {p: files[p] for p in others} == others
+    assert "delete 3 stale files" in last["summary"]
+
+
+def test_module_upload_refuses_bytes_that_no_longer_match_the_manifest(hub, tmp_path):
+    hub.add_repo(MOD_REPO)
+    cache = tmp_path / "cache"
+    dirs = build_modules(cache, tmp_path, ["coronary"])
+    weights = dirs["coronary"] / "weights.parquet"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    weights.write_bytes(bytes(data))
+    result = run(make_env(hub, cache, tmp_path, MODULES="coronary"), "modules")
+    assert result.returncode == 1
+    assert f"{weights} no longer matches its manifest.json" in result.stderr and "make coronary FORCE=1" in result.stderr
+    assert hub.requests == [] and len(hub.commits(MOD_REPO)) == 1
+    (dirs["coronary"] / "sources.parquet").unlink()
+    missing = run(make_env(hub, cache, tmp_path, MODULES="coronary"), "modules")
+    assert missing.returncode == 1 and "has no sources.parquet: run `make coronary` first" in missing.stderr
+
+
+# --- the module as just-dna-lite reads it: manifest.json ---------------------------------------
 
 def test_module_manifest_as_the_consumer_reads_it(hub, tmp_path):
     """manifest.json beside the tables: identity.version, artifact.digest (just-dna-format's
-    Merkle digest over the tables' SHA-256 listing, recomputed here), weighting, and the
-    attested tables; the digest moves exactly when a table's bytes do."""
+    Merkle digest over the tables' SHA-256 listing, recomputed here), weighting, licence, and
+    the attested tables (sources.parquet among them, so that discovery finds the credits);
+    the digest moves exactly when a table's bytes do."""
     import hashlib
+
     import lmfixture
+    import modcard
 
     hub.add_repo(MOD_REPO)
     cache = tmp_path / "cache"
-    mdir = demo_module(cache, tmp_path)
-    env = make_env(hub, cache, tmp_path, LONGEVITYMAP_VERSION="1.2.3")
-    assert (r := run(env, "longevitymap")).returncode == 0, r.stderr
+    dirs = build_modules(cache, tmp_path, ["longevitymap"], LONGEVITYMAP_VERSION="1.2.3")
+    env = make_env(hub, cache, tmp_path, MODULES="longevitymap")
+    assert (r := run(env, "modules")).returncode == 0, r.stderr
     files = hub.files(MOD_REPO)
     man = json.loads(files["data/longevitymap/manifest.json"])
     assert man["identity"] == {"name": "longevitymap", "version": "1.2.3"}
-    assert {k: man["display"][k] for k in ("title", "description", "report_title")} == {
-        k: hubcard.MODULE_DISPLAY[k] for k in ("title", "description", "report_title")}
+    assert man["display"]["title"] == "Longevity Map" and man["license"] == "AGPL-3.0"
     assert all(man["weighting"][k] for k in ("scale", "method", "note"))
-    assert man["logo"] is None and man["curator"] == "Olga Borysova"
+    assert man["logo"] is None and man["curator"] == "Olga Borysova" and man["genome_build"] == "GRCh38"
     listed = man["artifact"]["files"]
-    assert [e["name"] for e in listed] == ["annotations.parquet", "studies.parquet", "weights.parquet"]
+    assert [e["name"] for e in listed] == ["annotations.parquet", "sources.parquet", "studies.parquet",
+                                           "weights.parquet"]
     for entry in listed:
         data = files[f"data/longevitymap/{entry['name']}"]
         assert entry == {"name": entry["name"], "size": len(data),
                          "sha256": "sha256:" + hashlib.sha256(data).hexdigest()}
     canonical = json.dumps(sorted(listed, key=lambda e: e["name"]), sort_keys=True, separators=(",", ":"))
     assert man["artifact"]["digest"] == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-    weights = pl.read_parquet(mdir / "weights.parquet")
+    weights = pl.read_parquet(dirs["longevitymap"] / "weights.parquet")
     assert man["stats"]["weights_rows"] == weights.height > 0
     assert man["stats"]["variant_count"] == weights["rsid"].n_unique()
     # The published weights carry clin_sig: APOE e4 is a risk factor, not "uncertain".
@@ -632,55 +743,21 @@ def test_module_manifest_as_the_consumer_reads_it(hub, tmp_path):
     assert set(e4["clin_sig"]) == {"risk_factor"} and set(e4["state"]) == {"risk"}
 
     # Rebuilt from the same inputs: same bytes, same digest, nothing to publish.
-    demo_module(cache, tmp_path)
-    assert (r := run(env, "longevitymap")).returncode == 0 and "0 of 5 files to upload" in r.stdout
+    build_modules(cache, tmp_path, ["longevitymap"], LONGEVITYMAP_VERSION="1.2.3")
+    assert (r := run(env, "modules")).returncode == 0 and "0 of 6 files to upload" in r.stdout
     # A changed curation changes a table, so the digest; the version is what the config says.
     rows = list(lmfixture.ALLELE_WEIGHTS)
     assert rows[1][4:6] == (1.0, "rs7412")  # T/T
     rows[1] = (*rows[1][:4], 0.9, *rows[1][5:])
-    demo_module(cache, tmp_path, allele_weights=rows)
-    assert (r := run(env, "longevitymap")).returncode == 0, r.stderr
+    build_modules(cache, tmp_path, ["longevitymap"], rows={"longevitymap": {"allele_weights": rows}},
+                  LONGEVITYMAP_VERSION="1.2.3")
+    assert (r := run(env, "modules")).returncode == 0, r.stderr
     again = json.loads(hub.files(MOD_REPO)["data/longevitymap/manifest.json"])
     assert again["artifact"]["digest"] != man["artifact"]["digest"]
     changed = {e["name"] for e in again["artifact"]["files"] if e not in listed}
     assert "weights.parquet" in changed and again["identity"]["version"] == "1.2.3"
     assert "data/longevitymap/weights.parquet" in hub.commits(MOD_REPO)[-1]["paths"]
-
-
-def test_module_logo_setting(hub, tmp_path):
-    """longevitymap_logo: a local file is published as logo.<ext> beside the tables (where
-    the consumer looks); a URL is only named in metadata.yaml; anything else is refused."""
-    hub.add_repo(MOD_REPO)
-    cache = tmp_path / "cache"
-    demo_module(cache, tmp_path)
-    picture = tmp_path / "art" / "Longevity.JPG"
-    picture.parent.mkdir()
-    picture.write_bytes(b"\xff\xd8\xff\xe0 not really a picture")
-    env = make_env(hub, cache, tmp_path, LONGEVITYMAP_LOGO=str(picture))
-    assert (r := run(env, "longevitymap")).returncode == 0, r.stderr
-    files = hub.files(MOD_REPO)
-    assert files["data/longevitymap/logo.jpg"] == picture.read_bytes()
-    assert yaml.safe_load(files["data/longevitymap/metadata.yaml"])["logo"] == "logo.jpg"
-    assert json.loads(files["data/longevitymap/manifest.json"])["logo"]["name"] == "logo.jpg"
-
-    url = "https://example.org/longevity.png"
-    assert run(make_env(hub, cache, tmp_path, LONGEVITYMAP_LOGO=url), "longevitymap").returncode == 0
-    assert yaml.safe_load(hub.files(MOD_REPO)["data/longevitymap/metadata.yaml"])["logo"] == url
-    assert json.loads(hub.files(MOD_REPO)["data/longevitymap/manifest.json"])["logo"] is None
-
-    for bad, message in ((tmp_path / "art" / "logo.svg", "must be a .png, .jpg or .jpeg"),
-                         (tmp_path / "art" / "missing.png", "no such file")):
-        bad.parent.mkdir(exist_ok=True)
-        if bad.suffix == ".svg":
-            bad.write_text("<svg/>")
-        result = run(make_env(hub, cache, tmp_path, LONGEVITYMAP_LOGO=str(bad)), "longevitymap")
-        assert result.returncode == 1 and message in result.stderr and str(bad) in result.stderr
-    result = run(make_env(hub, cache, tmp_path, LONGEVITYMAP_VERSION="1.0"), "longevitymap")
-    assert result.returncode == 1 and "MAJOR.MINOR.PATCH" in result.stderr
-
-
-def test_default_logo_is_where_just_dna_lite_keeps_it():
-    assert hubcard.DEFAULT_LOGO.endswith("/dna-seq/just-dna-lite/main/webui/assets/images/just_dna_seq.jpg")
+    assert modcard.DEFAULT_LOGO.endswith("/dna-seq/just-dna-lite/main/webui/assets/images/just_dna_seq.jpg")
 
 
 def test_dataset_card(hub, tmp_path):

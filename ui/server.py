@@ -51,13 +51,14 @@ UPLOAD = [sys.executable, "-u", str(ROOT / "scripts" / "upload.py")]
 JOBS: dict[str, tuple[list[str], bool]] = {
     "download": ([*MAKE, "download"], False),
     "parquet": ([*MAKE, "parquet"], False),
+    "modules": ([*MAKE, "modules"], False),
     "longevitymap": ([*MAKE, "longevitymap"], False),
     "verify": ([*MAKE, "verify"], False),
     "refresh": ([*MAKE, "refresh"], False),
     "upload --dry-run": ([*UPLOAD, "ensembl", "--dry-run"], False),
-    "upload-longevitymap --dry-run": ([*UPLOAD, "longevitymap", "--dry-run"], False),
+    "upload-modules --dry-run": ([*UPLOAD, "modules", "--dry-run"], False),
     "upload": ([*UPLOAD, "ensembl"], True),
-    "upload-longevitymap": ([*UPLOAD, "longevitymap"], True),
+    "upload-modules": ([*UPLOAD, "modules"], True),
 }
 TARGET_STAGES = ("vcf", "parquet")  # one file's VCF or Parquet
 MAX_BODY = 64 * 1024

@@ -5,11 +5,11 @@ its result (`./just demo-ui`).
   python scripts/dev/demo.py ui       # ./just demo-ui: the mini mirror and the page together
 
 `run` builds the mini Ensembl mirror (scripts/dev/mirror.py) into demo/mirror, serves it
-on 127.0.0.1 on a free port, runs `make download parquet longevitymap` for homo_sapiens
-and `make download parquet` for mus_musculus into a fresh demo/cache, runs the human
+on 127.0.0.1 on a free port, runs `make download parquet modules` for homo_sapiens
+(all six modules, from their synthetic sources on the mirror) and `make download parquet` for mus_musculus into a fresh demo/cache, runs the human
 pipeline a second time to show it has nothing left to do, and prints the files. It pins
-the demo's settings in demo/demo.env (CACHE_DIR, the mirror's BASE_URL, the curation's
-URL, no Hub token, the Hub offline), a .env file that later commands read with
+the demo's settings in demo/demo.env (CACHE_DIR, the mirror's BASE_URL, the modules'
+source URLs, no Hub token, the Hub offline), a .env file that later commands read with
 PA_DOTENV=demo/demo.env.
 
 `ui` serves the mirror again on the port of demo.env's BASE_URL and starts the page
@@ -20,6 +20,7 @@ offline). Ctrl-C stops both.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -38,7 +39,7 @@ import mirror
 
 DEMO = common.ROOT / "demo"
 MIRROR, CACHE, SETTINGS = DEMO / "mirror", DEMO / "cache", DEMO / "demo.env"
-RUNS = [("homo_sapiens", ["download", "parquet", "longevitymap"]), ("mus_musculus", ["download", "parquet"])]
+RUNS = [("homo_sapiens", ["download", "parquet", "modules"]), ("mus_musculus", ["download", "parquet"])]
 # Variables of the caller that would tie the demo's runs to another run, cache or
 # configuration (`make demo` exports the resolved configuration).
 DROP = {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "PA_RUN_ID", "PA_RUN_LABEL", "PA_CONFIG", "PA_DOTENV",
@@ -52,10 +53,10 @@ def clean_env() -> dict[str, str]:
 
 
 def settings(url: str) -> dict[str, str]:
-    """The demo's settings: its cache, the mirror's listing and curation, and a Hub that
+    """The demo's settings: its cache, the mirror's listing and the modules' sources, and a Hub that
     cannot be reached with no token (a click on upload is refused, nothing leaves)."""
     return {"CACHE_DIR": str(CACHE), "BASE_URL": f"{url}/",
-            "LONGEVITYMAP_URL": f"{url}/longevitymap/longevitymap.sqlite", "FORCE": "0",
+            **mirror.module_env(url), "FORCE": "0",
             "HF_TOKEN": "", "HF_HOME": str(DEMO / "hf-home"), "HF_HUB_OFFLINE": "1"}
 
 
@@ -88,6 +89,12 @@ def report(cache: Path) -> None:
             meta = pq.ParquetFile(path).metadata
             extra = f"  {meta.num_rows:>6,} rows, {meta.num_columns} columns"
         print(f"  {str(rel):<62} {common.human_bytes(path.stat().st_size):>10}{extra}")
+    print("\nThe modules (rows per table; the reports list what was not published and why):")
+    for folder in sorted(p for p in (cache / "modules").glob("*") if (p / "weights.parquet").exists()):
+        counts = {n: pq.ParquetFile(folder / f"{n}.parquet").metadata.num_rows for n in ("annotations", "studies", "weights")}
+        reports = {n: len(list(csv.reader((folder / f"{n}.tsv").open(newline=""), delimiter="\t"))) - 1
+                   for n in ("unresolved", "conflicts")}
+        print(f"  {folder.name:<16} " + ", ".join(f"{n} {c}" for n, c in {**counts, **reports}.items()))
     weights = cache / "modules" / "longevitymap" / "weights.parquet"
     if weights.exists():
         print(f"\nLongevityMap weights for the APOE variants ({weights.name}):")
@@ -102,7 +109,8 @@ def run(fresh: bool = typer.Option(True, help="Start from an empty demo/cache.")
     """Run the demo (make demo)."""
     t0 = time.perf_counter()
     stamp = MIRROR / ".built"
-    sources = [common.ROOT / "scripts" / "dev" / n for n in ("mirror.py", "synthvcf.py", "lmfixture.py")]
+    sources = [common.ROOT / "scripts" / "dev" / n for n in ("mirror.py", "synthvcf.py", "lmfixture.py",
+                                                              "modfixtures.py")]
     if not stamp.exists() or any(s.stat().st_mtime > stamp.stat().st_mtime for s in sources):
         shutil.rmtree(MIRROR, ignore_errors=True)
         mirror.build(MIRROR)

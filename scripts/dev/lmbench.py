@@ -11,7 +11,7 @@ arguments always give the same data. The curated rsids of the demo curation
 (`lmfixture`) are planted among them (`DEMO_VARIANTS`, same records as the demo).
 `manifest.json` is written last: it marks the set complete.
 
-`run` builds the demo curation, runs `scripts/longevitymap.py build` as a child
+`run` builds the demo curation, runs `scripts/modules.py build longevitymap` as a child
 process against the set (ENSEMBL_PARQUET; CACHE_DIR beside OUT.json),
 and records wall time and the child's true peak RSS (getrusage) in OUT.json.
 """
@@ -159,7 +159,7 @@ def data(out_dir: Path = typer.Argument(..., help="Directory for the Parquet set
 @app.command()
 def run(data_dir: Path = typer.Argument(..., help="Directory written by `data`"),
         out: Path = typer.Argument(..., help="JSON result file")) -> None:
-    """Time `longevitymap.py build` on the set; write the result to OUT."""
+    """Time `modules.py build longevitymap` on the set; write the result to OUT."""
     manifest_path = data_dir / "manifest.json"
     if not manifest_path.exists():
         common.die(f"{manifest_path}: missing; run `lmbench.py data {data_dir}` first")
@@ -169,12 +169,12 @@ def run(data_dir: Path = typer.Argument(..., help="Directory written by `data`")
     sqlite = lmfixture.build_sqlite(work / "curation.sqlite")
     cfg = common.load_config()
     env = {**os.environ, "CACHE_DIR": str(work / "cache"), "ENSEMBL_PARQUET": str(data_dir / "*.parquet")}
-    script = common.ROOT / "scripts" / "longevitymap.py"
+    script = common.ROOT / "scripts" / "modules.py"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(script), "build", "--sqlite", str(sqlite)], env=env)
+    proc = subprocess.run([sys.executable, str(script), "build", "longevitymap", "--source", str(sqlite)], env=env)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        common.die(f"longevitymap.py failed (exit {proc.returncode}) on {data_dir}")
+        common.die(f"modules.py build longevitymap failed (exit {proc.returncode}) on {data_dir}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     lm_dir = work / "cache" / "modules" / "longevitymap"
     import pyarrow.parquet as pq

@@ -6,11 +6,14 @@
 The mirror has Ensembl's layout (`<species>/` directories with per-chromosome or
 single-file VCFs, the subsets and indexes the tool must skip, README, a CHECKSUMS file
 made with `sum`) and small bgzipped VCFs with the release-114 header shape; the human
-files carry the curated LongevityMap rsids of the demo curation, served at
-`longevitymap/longevitymap.sqlite`. The server writes Apache-style index pages (table or
-<pre> form), answers Range and If-Range requests with ETag/Last-Modified, and can inject
-faults (used by the tests): cut the connection after N bytes, ignore Range, corrupt a
-byte, answer a status a few times, stall.
+files carry the curated rsids of the demo curations (LongevityMap and the other modules'
+synthetic sources, scripts/dev/modfixtures.py), served at `modules/<module>/<file>`
+with their logos (and LongevityMap's also at `longevitymap/longevitymap.sqlite`).
+`module_env(url)` gives the <MODULE>_URL / <MODULE>_LOGO variables that point at them.
+The server writes Apache-style index pages (table or <pre> form), answers Range and
+If-Range requests with ETag/Last-Modified, and can inject faults (used by the tests): cut
+the connection after N bytes, ignore Range, corrupt a byte, answer a status a few times,
+stall.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import typer
 import onpath  # noqa: F401 - scripts/ on sys.path, before the pipeline's modules
 import common
 import lmfixture
+import modfixtures
+import moduledef
 import sumcheck
 import synthvcf
 
@@ -58,7 +63,7 @@ def build(out: Path, scale: float = 1.0) -> Path:
         d.mkdir(parents=True, exist_ok=True)
     for i, (chrom, n) in enumerate(HUMAN.items()):
         vcf = human / f"homo_sapiens-chr{chrom}.vcf.gz"
-        planted = [v for v in lmfixture.DEMO_VARIANTS if v[0] == chrom]
+        planted = [v for v in lmfixture.DEMO_VARIANTS + modfixtures.DEMO_VARIANTS if v[0] == chrom]
         synthvcf.write_vcf(vcf, max(1, int(n * scale)), seed=100 + i, chrom=chrom, extra_records=planted)
         (human / f"{vcf.name}.csi").write_bytes(b"CSI\x01 placeholder index, never downloaded\n")
     for i, name in enumerate(HUMAN_SKIPPED):
@@ -73,7 +78,24 @@ def build(out: Path, scale: float = 1.0) -> Path:
     _checksums(human, "\t")
     _checksums(mouse, " ")
     lmfixture.build_sqlite(lm / "longevitymap.sqlite")
+    modfixtures.build_all(out / "modules")
     return out
+
+
+def module_env(url: str) -> dict[str, str]:
+    """<MODULE>_URL (and <MODULE>_LOGO where the module has a logo) for every module with a
+    synthetic source, pointing at the mirror served at ``url``, and MODULES naming those
+    modules, so that no module reaches GitHub (a module folder without a fixture in
+    modfixtures.py is left out of the demo and the tests, not fetched from its real URL)."""
+    env = {}
+    names = [n for n in moduledef.all_modules() if n in modfixtures.BUILDERS]
+    for name in names:
+        module = moduledef.get(name)
+        env[f"{name.upper()}_URL"] = f"{url}/modules/{name}/{module.source['file']}"
+        if module.meta.get("logo"):
+            env[f"{name.upper()}_LOGO"] = f"{url}/modules/{name}/logo.png"
+    env["MODULES"] = ",".join(names)
+    return env
 
 
 # ------------------------------------------------------------------------- serving
