@@ -273,7 +273,7 @@ def test_ui_in_a_browser_runs_one_parquet(built, tmp_path):
         mine = [r for r in runs if r["id"] == run_id]
         assert mine and mine[0]["result"] == "ok" and mine[0]["label"] == label and mine[0]["steps"] >= 1, runs[:3]
         # the command-line runs of the fixture are there too, one run per make (its steps grouped)
-        assert any(r["label"] == "make download parquet longevitymap" and r["steps"] > 5 for r in runs), runs
+        assert any(r["label"] == "make download parquet modules" and r["steps"] > 5 for r in runs), runs
 
         shot = tmp_path / "ui.png"
         driver.save_screenshot(str(shot))
