@@ -7,9 +7,9 @@ import json
 import os
 import re
 import resource
+import secrets
 import signal
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -210,22 +210,34 @@ def parquet_set(cfg: dict) -> ParquetSet:
 # --- files -----------------------------------------------------------------------
 
 def atomic_write(path: Path, data: bytes, only_if_changed: bool = False) -> bool:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a
-    rename. With ``only_if_changed`` an identical existing file is left untouched (its
-    mtime kept, so Make sees nothing new). Returns True when the file was written."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory, synced
+    to disk, and a rename. The file gets the mode the umask gives any new file (0644 under
+    umask 022), as the other outputs do. With ``only_if_changed`` an identical existing file
+    is left untouched (its mtime kept, so Make sees nothing new). Returns True when the
+    file was written."""
     path = Path(path)
     if only_if_changed and path.exists() and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return True
+
+
+# A temporary sibling of a target: .<name>.<pid>.tmp (temp_path_for), .<name>.<pid>-<x>.tmp
+# (atomic_write), .<name>.<pid>.pieces (a conversion's pieces), .<name>.<pid>.tmp.part[.json]
+# (a download into a temporary name). The pid says whose it is: outputs.sweep() removes
+# those of processes that are gone, status shows those that remain.
+TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)(?:-[0-9a-f]+)?\.(?:tmp|pieces)(?:\.part(?:\.json)?)?")
 
 
 def temp_path_for(path: Path, suffix: str = ".tmp") -> Path:
@@ -247,7 +259,7 @@ def append_step(log_path: Path, record: dict) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, sort_keys=False, default=str) + "\n"
     # One write() of one line with O_APPEND: concurrent writers (make -j) do not interleave.
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     try:
         os.write(fd, line.encode())
     finally:
