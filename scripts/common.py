@@ -266,6 +266,16 @@ def append_step(log_path: Path, record: dict) -> None:
         os.close(fd)
 
 
+_open_steps: list = []  # finish() of each step in progress, innermost last
+
+
+def record_interrupted() -> None:
+    """Record every step in progress as interrupted: for a stop that ends the process
+    without unwinding (outputs.stop_on_signal)."""
+    for finish in reversed(list(_open_steps)):
+        finish("interrupted", "interrupted")
+
+
 @contextmanager
 def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
     """Time a step and append one JSON line (step, target, seconds, peak RSS, extra
@@ -273,21 +283,14 @@ def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
     record: dict = {}
     started = time.time()
     t0 = time.perf_counter()
-    outcome = "ok"
-    message = None
-    try:
-        yield record
-    except KeyboardInterrupt:
-        outcome, message = "interrupted", "interrupted"
-        raise
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            outcome, message = "failed", str(exc.code)
-        raise
-    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
-        outcome, message = "failed", str(exc) or type(exc).__name__
-        raise
-    finally:
+    once = threading.Lock()
+    done: list[str] = []
+
+    def finish(outcome: str, message: str | None) -> None:
+        with once:
+            if done:
+                return
+            done.append(outcome)
         entry = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "step": name,
@@ -303,6 +306,26 @@ def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
             append_step(log_path, entry)
         except OSError as exc:
             say(f"warning: could not write the step log {log_path}: {exc}")
+
+    _open_steps.append(finish)
+    try:
+        yield record
+    except KeyboardInterrupt:
+        finish("interrupted", "interrupted")
+        raise
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            finish("failed", str(exc.code))
+        else:
+            finish("ok", None)
+        raise
+    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
+        finish("failed", str(exc) or type(exc).__name__)
+        raise
+    else:
+        finish("ok", None)
+    finally:
+        _open_steps.remove(finish)
 
 
 # --- progress ------------------------------------------------------------------------
