@@ -46,7 +46,8 @@ URLS        := $(SPECIES_DIR)/vcf_urls.json
 FRAGMENT    := $(SPECIES_DIR)/vcf_files.mk
 # FORCE=1 (config force_download) redoes the file targets of the stage asked for, once:
 # `make parquet FORCE=1` converts again without downloading again, `make download
-# FORCE=1` downloads again, `make FORCE=1` redoes each stage once.
+# FORCE=1` downloads again, `make FORCE=1` redoes each stage once, and `make <file>
+# FORCE=1` rebuilds that one Parquet or hits file (what verify names for a damaged one).
 FORCED      := $(if $(filter 1 true yes,$(FORCE)),force)
 forced_for   = $(if $(filter $(1),$(MAKECMDGOALS)),$(FORCED))
 FORCED_DL   := $(call forced_for,download vcfs)
@@ -178,7 +179,7 @@ parquets: $(PARQUETS) | $(DISCOVERY_FAILED)
 
 # The converter's code is a prerequisite: editing it rebuilds what it made.
 CONVERTER := scripts/vcf2parquet.py scripts/vcftext.py
-$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz $(CONVERTER) $(call forced_for,parquet parquets) | $(VENV_OK)
+$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz $(CONVERTER) $(call forced_for,parquet parquets $(SPECIES_DIR)/%.parquet) | $(VENV_OK)
 	$(PY) scripts/vcf2parquet.py $< $@
 
 # Benchmark on a synthetic Ensembl-shaped VCF of BENCH_RECORDS records (generated once,
@@ -255,7 +256,7 @@ $(LM_OUTPUTS) &: $(LM_SQLITE) $(wildcard sql/*.sql) $(LM_CODE) $(LM_ENSEMBL) $(L
 # The map: one Parquet file's records of the curated rsids (not with LM_HITS, whose
 # files are made elsewhere and must not be rebuilt here).
 ifeq ($(LM_HITS),)
-$(LM_HITS_DIR)/%.lm-hits.parquet: $(SPECIES_DIR)/%.parquet $(LM_SQLITE) sql/curated.sql sql/lm_hits.sql $(LM_CODE) | $(VENV_OK)
+$(LM_HITS_DIR)/%.lm-hits.parquet: $(SPECIES_DIR)/%.parquet $(LM_SQLITE) sql/curated.sql sql/lm_hits.sql $(LM_CODE) $(call forced_for,$(LM_HITS_DIR)/%) | $(VENV_OK)
 	$(PY) scripts/longevitymap.py hits $< $@
 endif
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from pathlib import Path
 
 import common
+import outputs
 
 SQL_DIR = common.ROOT / "sql"
 
@@ -61,8 +61,9 @@ def tsv_bytes(table) -> bytes:
     return buf.getvalue().encode()
 
 
-def write_outputs(out_dir: Path, results: dict) -> None:
-    """Write every output to a temporary name, then rename them all into place."""
+def write_outputs(out_dir: Path, results: dict) -> dict[Path, dict]:
+    """Write every output to a temporary name, then commit them all into place (synced,
+    renamed, outputs.commit). Returns {path: {"bytes", "sha256"}} for the step log."""
     import pyarrow.parquet as pq
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,12 +73,13 @@ def write_outputs(out_dir: Path, results: dict) -> None:
             dest = out_dir / name
             tmp = common.temp_path_for(dest)
             temps[dest] = tmp
+            outputs.remove_on_stop(tmp)
             if name.endswith(".parquet"):
                 pq.write_table(table, tmp, compression="zstd")
             else:
                 tmp.write_bytes(tsv_bytes(table))
-        for dest, tmp in temps.items():
-            os.replace(tmp, dest)
+        outputs.hold("module-commit")
+        return {dest: outputs.commit(tmp, dest) for dest, tmp in temps.items()}
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 import typer
 
 import common
+import outputs
 from duck import connect, run_sql, write_outputs
 from ensembl_set import HITS_ROWS_KEY, HITS_SOURCE_KEY, REQUIRED, ensembl_files, ensembl_rows, ensembl_view, \
     module_columns
@@ -237,6 +238,12 @@ def summary(results: dict, facts: dict, seconds: float) -> str:
 
 # --- commands ---------------------------------------------------------------------------
 
+def local_source(source: str) -> list[Path]:
+    """The curation file when longevitymap_url is a local path (a Make prerequisite), else []."""
+    return [] if re.match(r"[a-z]+://", source) and not source.startswith("file://") else \
+        [Path(source.removeprefix("file://")).expanduser()]
+
+
 @app.command()
 def fetch(source: str = typer.Option(None, help="URL or local path (default: config longevitymap_url)")) -> None:
     """Fetch (or copy) the curated SQLite into <cache>/modules/longevitymap/."""
@@ -244,28 +251,34 @@ def fetch(source: str = typer.Option(None, help="URL or local path (default: con
     source = source or str(cfg["longevitymap_url"])
     dest = sqlite_path(cfg)
     tmp = common.temp_path_for(dest)
+    log = module_dir(cfg) / "steps.jsonl"
+    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with common.exit_on_failure(dest), \
-                common.step(module_dir(cfg) / "steps.jsonl", "longevitymap-fetch", dest) as rec:
-            rec["source"] = source
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if re.match(r"https?://", source):
-                import fetch as fetcher
+                outputs.guarded(cfg, dest, f"{dest}: interrupted; nothing fetched", inputs=local_source(source)) as made:
+            if made:
+                common.say(f"{dest.name}: made meanwhile by another process; nothing to do")
+                return
+            outputs.remove_on_stop(tmp, tmp.with_name(tmp.name + ".part"), tmp.with_name(tmp.name + ".part.json"))
+            with common.step(log, "longevitymap-fetch", dest) as rec:
+                rec["source"] = source
+                if re.match(r"https?://", source):
+                    import fetch as fetcher
 
-                try:  # resumes within this run (retries); a failed run leaves no partial file
-                    rec.update(fetcher.fetch_url(source, tmp, cfg))
-                finally:
-                    fetcher.Transfer(source, tmp, cfg, None).discard()
-            elif "://" in source and not source.startswith("file://"):
-                raise common.Failure(f"{source}: unsupported URL scheme (http, https or a local path)")
-            else:
-                local = Path(source.removeprefix("file://")).expanduser()
-                if not local.is_file():
-                    raise common.Failure(f"{local}: no such file (longevitymap_url)")
-                shutil.copyfile(local, tmp)
-            check_sqlite(tmp, label=source)
-            os.replace(tmp, dest)
-            rec["bytes"] = dest.stat().st_size
+                    try:  # resumes within this run (retries); a failed run leaves no partial file
+                        rec.update(fetcher.fetch_url(source, tmp, cfg))
+                    finally:
+                        fetcher.Transfer(source, tmp, cfg, None).discard()
+                elif "://" in source and not source.startswith("file://"):
+                    raise common.Failure(f"{source}: unsupported URL scheme (http, https or a local path)")
+                else:
+                    local = Path(source.removeprefix("file://")).expanduser()
+                    if not local.is_file():
+                        raise common.Failure(f"{local}: no such file (longevitymap_url)")
+                    shutil.copyfile(local, tmp)
+                check_sqlite(tmp, label=source)
+                digest = outputs.commit(tmp, dest)
+                rec.update(bytes=digest["bytes"], written=outputs.written(log, {dest: digest}))
     finally:
         tmp.unlink(missing_ok=True)
     common.say(f"{dest}: {common.human_bytes(dest.stat().st_size)} from {source}")
@@ -311,19 +324,30 @@ def build(
     cfg = common.load_config()
     out_dir = module_dir(cfg)
     sqlite = sqlite or sqlite_path(cfg)
-    t0 = time.perf_counter()
+    log = out_dir / "steps.jsonl"
+    files_out = [out_dir / name for name in OUTPUTS]
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with common.step(out_dir / "steps.jsonl", "longevitymap", out_dir) as rec:
-            if not sqlite.exists():
-                raise common.Failure(f"{sqlite}: missing; run `make longevitymap` "
-                                     "(or `longevitymap.py fetch`) first")
-            paths = resolve_files(cfg, files, ensembl)
-            results, facts = build_tables(cfg, sqlite, paths)
-            facts["ensembl_rows"] = ensembl_rows(paths)
-            write_outputs(out_dir, results)
-            rec.update({k: v for k, v in facts.items() if k != "published_ids"},
-                       published_curated_rows=len(facts["published_ids"]))
-            rec.update({name.split(".")[0] + "_rows": t.num_rows for name, t in results.items()})
+        with outputs.guarded(cfg, out_dir, f"{MODULE}: interrupted; no table written (earlier ones removed)",
+                             files_out, inputs=[sqlite, *(files or [])]) as made:
+            if made:
+                common.say(f"{MODULE}: the tables were made meanwhile by another process; nothing to do")
+                return
+            outputs.call_on_stop(lambda: remove_outputs(out_dir))
+            t0 = time.perf_counter()
+            with common.step(log, "longevitymap", out_dir) as rec:
+                if not sqlite.exists():
+                    raise common.Failure(f"{sqlite}: missing; run `make longevitymap` "
+                                         "(or `longevitymap.py fetch`) first")
+                paths = resolve_files(cfg, files, ensembl)
+                results, facts = build_tables(cfg, sqlite, paths)
+                facts["ensembl_rows"] = ensembl_rows(paths)
+                outputs.hold("module-build")
+                digests = write_outputs(out_dir, results)
+                rec.update({k: v for k, v in facts.items() if k != "published_ids"},
+                           published_curated_rows=len(facts["published_ids"]))
+                rec.update({name.split(".")[0] + "_rows": t.num_rows for name, t in results.items()})
+                rec["written"] = outputs.written(log, digests)
     except BaseException as exc:  # noqa: BLE001 - whatever the cause, no output is left
         remove_outputs(out_dir)
         if isinstance(exc, common.Failure):
@@ -347,19 +371,27 @@ def hits(
     cfg = common.load_config()
     sqlite = sqlite or sqlite_path(cfg)
     tmp = common.temp_path_for(dest)
+    log = module_dir(cfg) / "steps.jsonl"
+    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with common.exit_on_failure(dest), \
-                common.step(module_dir(cfg) / "steps.jsonl", "longevitymap-hits", dest) as rec:
-            if not sqlite.exists():
-                raise common.Failure(f"{sqlite}: missing; run `make {sqlite}` "
-                                     "(or `longevitymap.py fetch`) first")
-            if not source.is_file():
-                raise common.Failure(f"{source}: no such Ensembl Parquet file")
-            table, rows = make_hits(cfg, sqlite, str(source))
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, dest)
-            rec.update(rows=rows, hits=table.num_rows, bytes=dest.stat().st_size)
+                outputs.guarded(cfg, dest, f"{dest}: interrupted; no hits file written", inputs=[source, sqlite]) as made:
+            if made:
+                common.say(f"{dest.name}: made meanwhile by another process; nothing to do")
+                return
+            outputs.remove_on_stop(tmp)
+            with common.step(log, "longevitymap-hits", dest) as rec:
+                if not sqlite.exists():
+                    raise common.Failure(f"{sqlite}: missing; run `make {sqlite}` "
+                                         "(or `longevitymap.py fetch`) first")
+                if not source.is_file():
+                    raise common.Failure(f"{source}: no such Ensembl Parquet file")
+                table, rows = make_hits(cfg, sqlite, str(source))
+                outputs.hold("hits-write")
+                pq.write_table(table, tmp, compression="zstd")
+                digest = outputs.commit(tmp, dest)
+                rec.update(rows=rows, hits=table.num_rows, bytes=digest["bytes"],
+                           written=outputs.written(log, {dest: digest}))
     finally:
         tmp.unlink(missing_ok=True)
     common.say(f"{dest}: {table.num_rows} record(s) of curated rsids in {rows:,} rows of {source.name}")
