@@ -28,7 +28,7 @@ import common
 import hubcard
 from common import Failure, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
-                 branch_files, check_species, commit_message, connect, decide, fill_digests, hash_file,
+                 branch_files, check_bytes, check_species, commit_message, connect, decide, fill_digests,
                  hub_call, main_guard, print_plan, remote_state, short, species_repo, unchanged)
 from hubcard import natural_key
 
@@ -43,7 +43,9 @@ def leg_report(path: Path) -> dict:
     """The facts of one Parquet file a leg reports: parquet_facts + SHA-256 + the first
     record (the card's example), everything the gather needs without the file."""
     facts = hubcard.parquet_facts(path)
-    facts["sha256"], _ = hash_file(path, facts["size"])
+    item = Item(path.name, local=path)
+    check_bytes([item])  # the bytes reported (and staged) are those written
+    facts["sha256"] = item.sha256
     record = hubcard.first_record(path)
     facts["first_record"] = ({"chrom": str(record["chrom"]), "start": int(record["start"])}
                              if record else None)
@@ -134,7 +136,7 @@ def stage(parquet: Path = typer.Argument(..., help="One Parquet file of the spec
             check_species(cfg, api, repo_id, species, "main")
             hub_call(cfg, f"creating the branch {branch}",
                      lambda: api.create_branch(repo_id, branch=branch, repo_type=REPO_TYPE, exist_ok=True))
-            fill_digests([item], DigestCache(Path(cfg["cache_dir"]) / DIGEST_CACHE))
+            check_bytes([item])  # its digests, from the bytes staged: those written
 
             def attempt():  # several legs commit to the branch at once: look again on every try
                 remote = branch_files(api, repo_id, branch, [item.path_in_repo])

@@ -28,9 +28,11 @@ import typer
 
 import common
 import hubcard
+import outputs
+import sumcheck
 from common import Failure, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
-                 check_species, commit_message, connect, decide, fill_digests, hub_call, main_guard,
+                 check_bytes, check_species, commit_message, connect, decide, fill_digests, hub_call, main_guard,
                  print_plan, remote_state, short, species_repo)
 from hubcard import MODULE_TABLES, natural_key
 from longevitymap import MODULE, module_dir
@@ -52,6 +54,11 @@ def ensembl_files(cfg: dict, allow_partial: bool = False) -> tuple[list[Path], l
         raise Failure(f"{exc} (`make parquet` discovers, downloads and converts)") from None
     if not found.entries:
         raise Failure(f"{common.urls_json(cfg)} lists no files: nothing to publish")
+    sums = sumcheck.load_checksums(common.checksums_path(cfg))
+    for e in [e for e in found.ready if sumcheck.source_mismatch(e.parquet, e.name, sums)]:
+        found.ready.remove(e)  # a VCF known not to match CHECKSUMS is never published
+        found.not_ready.append((e, f"converted from a {e.name} that does not match CHECKSUMS; "
+                                   f"`make {e.parquet} FORCE=1` converts it again"))
     if found.not_ready and not allow_partial:
         raise Failure(f"{found.problem()}. Run `make parquet` first, or pass --allow-partial to "
                       f"publish the {len(found.ready)} that are ready (the card then lists what is included)")
@@ -71,6 +78,9 @@ def module_files(cfg: dict) -> list[Path]:
     missing = [p.name for p in files if not p.is_file()]
     if missing:
         raise Failure(f"{folder} has no {', '.join(missing)}: run `make longevitymap` first")
+    damaged = [problem for p in files if (problem := outputs.check(p))]  # before the manifest reads them
+    if damaged:
+        raise Failure("refusing to upload: " + "; ".join(damaged) + ". Nothing was sent.")
     return files
 
 
@@ -157,6 +167,7 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
     head, remote = state
     for item in items:
         decide(item, remote.get(item.path_in_repo))
+    check_bytes([i for i in items if i.action == "upload"], cache)  # what is sent is what was written
     print_plan(repo_id, head, items, notes, aside)
     record["uploaded"] = [{"path": i.path_in_repo, "bytes": i.size, "reason": i.reason}
                           for i in items if i.action == "upload"]
