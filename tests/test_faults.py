@@ -148,6 +148,27 @@ def test_a_signal_stops_a_conversion_mid_sink_within_a_second(big_vcf, tmp_path,
     assert last["outcome"] == "interrupted" and last["message"] == "interrupted"
 
 
+def test_sigkill_mid_sink_then_the_next_run_removes_what_it_left(big_vcf, tmp_path):
+    """Before: a killed conversion left its temporary Parquet and its pieces directory
+    forever (44 MB per kill in the issue)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "CACHE_DIR": str(tmp_path / "cache")}
+    argv = [PY, str(ROOT / "scripts" / "vcf2parquet.py"), str(big_vcf), str(out / "big.parquet"), "--threads", "1"]
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    while not any(p.name.endswith(".tmp") for p in out.iterdir()):
+        assert proc.poll() is None, "the conversion ended before the kill"
+        time.sleep(0.02)
+    time.sleep(0.3)
+    stop(proc, signal.SIGKILL)
+    left = hidden(out)
+    assert len(left) == 2 and any(n.endswith(".tmp") for n in left) and any(n.endswith(".pieces") for n in left), left
+    again = subprocess.run(argv[:-2], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("which is gone") == 2, again.stderr
+    assert hidden(out) == [] and pq.read_metadata(out / "big.parquet").num_rows == 600_000
+
+
 def test_ctrl_c_at_any_moment_is_an_interrupt(tmp_path):
     """Before, 2 of 11 Ctrl-C ended in `failed: GeneratorExit`, rc 1: now always the same line,
     rc 130, `interrupted` in the step log, whenever it lands."""
@@ -307,8 +328,6 @@ def test_two_makes_on_one_cache_do_each_piece_of_work_once(built, served, tmp_pa
              for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    both = "".join(outs)
-    assert "made meanwhile by another process" in both or "another process is building it" in both
 
     def done(log: Path, step: str) -> list[str]:
         return sorted(r["target"] for r in records(log) if r["step"] == step and r["outcome"] == "ok")
@@ -324,6 +343,8 @@ def test_two_makes_on_one_cache_do_each_piece_of_work_once(built, served, tmp_pa
     for t in TABLES:
         assert (mdir(cache) / t).read_bytes() == (mdir(built) / t).read_bytes()
     assert hidden(sdir(cache)) == [] and hidden(mdir(cache)) == []
+    both = "".join(outs)
+    assert "made meanwhile by another process" in both or "another process is building it" in both
 
 
 # --- a damaged Parquet: refused by verify and the uploads, rebuilt by one command --------------------
