@@ -240,8 +240,9 @@ def summary(results: dict, facts: dict, seconds: float) -> str:
 
 def local_source(source: str) -> list[Path]:
     """The curation file when longevitymap_url is a local path (a Make prerequisite), else []."""
-    return [] if re.match(r"[a-z]+://", source) and not source.startswith("file://") else \
-        [Path(source.removeprefix("file://")).expanduser()]
+    if "://" in source and not source.startswith("file://"):
+        return []
+    return [Path(source.removeprefix("file://")).expanduser()]
 
 
 @app.command()
@@ -255,11 +256,12 @@ def fetch(source: str = typer.Option(None, help="URL or local path (default: con
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with common.exit_on_failure(dest), \
-                outputs.guarded(cfg, dest, f"{dest}: interrupted; nothing fetched", inputs=local_source(source)) as made:
+                outputs.guarded(cfg, dest, f"{dest}: interrupted; nothing fetched",
+                                inputs=local_source(source)) as made:
             if made:
                 common.say(f"{dest.name}: made meanwhile by another process; nothing to do")
                 return
-            outputs.remove_on_stop(tmp, tmp.with_name(tmp.name + ".part"), tmp.with_name(tmp.name + ".part.json"))
+            outputs.remove_on_stop(tmp, *(tmp.with_name(tmp.name + ext) for ext in (".part", ".part.json")))
             with common.step(log, "longevitymap-fetch", dest) as rec:
                 rec["source"] = source
                 if re.match(r"https?://", source):
@@ -329,7 +331,7 @@ def build(
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         with outputs.guarded(cfg, out_dir, f"{MODULE}: interrupted; no table written (earlier ones removed)",
-                             files_out, inputs=[sqlite, *(files or [])]) as made:
+                             files_out, inputs=[sqlite, inputs_path(cfg), *(files or [])]) as made:
             if made:
                 common.say(f"{MODULE}: the tables were made meanwhile by another process; nothing to do")
                 return
@@ -375,7 +377,8 @@ def hits(
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with common.exit_on_failure(dest), \
-                outputs.guarded(cfg, dest, f"{dest}: interrupted; no hits file written", inputs=[source, sqlite]) as made:
+                outputs.guarded(cfg, dest, f"{dest}: interrupted; no hits file written",
+                                inputs=[source, sqlite]) as made:
             if made:
                 common.say(f"{dest.name}: made meanwhile by another process; nothing to do")
                 return

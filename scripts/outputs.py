@@ -158,15 +158,22 @@ def lock_path(cfg: dict, target: Path) -> Path:
 
 
 def decided_at() -> float:
-    """When the make running this step started: it decided then what to rebuild (this
-    process's own start when no make runs it)."""
+    """When the make whose recipe runs this step started: it decided then what to rebuild.
+    That make is the parent, or the parent of the recipe's shell; otherwise (run by hand,
+    by a test) this process's own start."""
     import psutil
 
     me = psutil.Process()
     try:
-        for parent in me.parents():
+        parent = me.parent()
+        for _ in range(2):
+            if parent is None:
+                break
             if parent.name() in ("make", "gmake"):
                 return parent.create_time()
+            if parent.name() not in ("bash", "sh", "dash"):
+                break
+            parent = parent.parent()
     except psutil.Error:
         pass
     return me.create_time()

@@ -130,7 +130,8 @@ def test_the_consumer_keeps_its_settings_and_its_state_stays_out_of_our_cache(tm
     assert cache not in state.parents and state != cache
     data = state / "ensembl_variations" / "data"
     assert sorted(p.name for p in data.glob("*.parquet")) == [f"{SPECIES}-chr19.parquet", f"{SPECIES}-chr21.parquet"]
-    assert os.stat(data / f"{SPECIES}-chr21.parquet").st_ino == os.stat(species_dir(cache) / f"{SPECIES}-chr21.parquet").st_ino
+    chr21 = f"{SPECIES}-chr21.parquet"
+    assert os.stat(data / chr21).st_ino == os.stat(species_dir(cache) / chr21).st_ino
     (state / "module_cache.version").write_text("0.9")  # what the consumer writes, as it writes it
     (state / "ensembl_variations" / "ensembl_variations.duckdb").write_bytes(b"db")
     assert not list(cache.rglob("*.duckdb")) and not list(cache.rglob("module_cache.version"))

@@ -237,7 +237,8 @@ with outputs.guarded(cfg, Path({str(tmp_path / 'x')!r}), "x: interrupted"):
             duckdb.sql("SELECT count(*) FROM range(1000000000000) t(i) WHERE i % 7 = 3").fetchall()
         else:
             import polars as pl
-            pl.LazyFrame({{"a": [1]}}).select(pl.int_range(0, 4_000_000_000).alias("i")).sink_parquet({str(tmp_path / 'big.parquet')!r})
+            frame = pl.LazyFrame({{"a": [1]}}).select(pl.int_range(0, 4_000_000_000).alias("i"))
+            frame.sink_parquet({str(tmp_path / 'big.parquet')!r})
 """
     for kind in ("duckdb", "polars"):
         proc = subprocess.Popen([PY, "-c", code, kind], stderr=subprocess.PIPE, text=True)
@@ -261,7 +262,8 @@ def test_sigkill_leaves_temporaries_that_status_shows_and_the_next_run_removes(b
     env = {**os.environ, "CACHE_DIR": str(cache), "BASE_URL": f"{served.url}/", "RETRY_BACKOFF": "0.01",
            "LONGEVITYMAP_URL": lm_url(served)}
     proc = held(["make", "--no-print-directory", str(parquet)], env, "vcf2parquet-commit")
-    victim = next(c for c in psutil.Process(proc.pid).children(recursive=True) if "vcf2parquet.py" in " ".join(c.cmdline()))
+    victim = next(c for c in psutil.Process(proc.pid).children(recursive=True)
+                  if "vcf2parquet.py" in " ".join(c.cmdline()))
     victim.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     left = hidden(sdir(cache))

@@ -45,7 +45,7 @@ def test_every_output_gets_the_umask_mode(server, tmp_path, mask):
         steps = [
             ["make", "--no-print-directory", "download", "parquet", "longevitymap"],  # VCFs, Parquet, hits, tables
             ["make", "--no-print-directory", "verify"],
-            ["make", "--no-print-directory", "-s", "consumer-layout"],   # links, manifest.json, metadata.yaml, modules.yaml
+            ["make", "--no-print-directory", "-s", "consumer-layout"],   # manifest.json, metadata.yaml, modules.yaml
             ["make", "--no-print-directory", "report"],                  # report.html
             [PY, "scripts/publish_ci.py", "report", str(sdir / "homo_sapiens-chr21.parquet"),
              str(cache / "leg" / "chr21.json")],                          # a leg's JSON report
