@@ -70,7 +70,14 @@ def say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
+# Set while outputs.stop_on_signal's watcher stops the process: a failure the main thread
+# meets meanwhile (a file the stop just removed) is not reported; the watcher's exit comes first.
+STOPPING = threading.Event()
+
+
 def die(message: str, code: int = 1) -> None:
+    if STOPPING.is_set():
+        threading.Event().wait()
     say(f"error: {message}")
     sys.exit(code)
 

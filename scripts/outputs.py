@@ -76,22 +76,24 @@ def _remove(path: Path) -> None:
 
 
 def _hard_stop(stop: _Stop, signum: int) -> None:
-    for fn in stop.calls:
-        try:
-            fn()
-        except BaseException:  # noqa: BLE001 - stopping anyway
-            pass
-    for path in stop.paths:
-        _remove(path)
+    """Record and say the interrupt first, then clean up: the main thread, still running,
+    may fail on a file removed under it, and must not get to record or say that."""
+    common.STOPPING.set()
     common.record_interrupted()
     common.say(stop.message)
-    for path in stop.paths:  # again: a writer thread may have created a file meanwhile
-        _remove(path)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
+    for fn in stop.calls:
+        try:
+            fn()
+        except BaseException:  # noqa: BLE001 - stopping anyway
+            pass
+    for _ in range(2):  # twice: a writer thread may have created a file meanwhile
+        for path in stop.paths:
+            _remove(path)
     os._exit(128 + signum)
 
 
@@ -337,7 +339,9 @@ def fsync_dir(path: Path) -> None:
 def commit(tmp: Path, dest: Path) -> dict:
     """Make the finished temporary file ``tmp`` the target ``dest``: its bytes hashed and
     synced to disk, then renamed, then the directory synced, so a power cut leaves either
-    the old file or the whole new one. Returns {"bytes", "sha256"} for the step log."""
+    the old file or the whole new one. Inside guarded(), a stop from now on removes it too
+    (the step is recorded as interrupted: nothing of it is left). Returns {"bytes",
+    "sha256"} for the step log."""
     with open(tmp, "rb") as fh:
         digest = hashlib.sha256()
         size = 0
@@ -345,6 +349,7 @@ def commit(tmp: Path, dest: Path) -> dict:
             digest.update(chunk)
             size += len(chunk)
         os.fsync(fh.fileno())
+    remove_on_stop(dest)
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
     return {"bytes": size, "sha256": digest.hexdigest()}

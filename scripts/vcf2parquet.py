@@ -248,6 +248,7 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
         rows = pq.ParquetFile(tmp).metadata.num_rows
         outputs.hold("vcf2parquet-commit")
         digest = outputs.commit(tmp, out)
+        outputs.hold("vcf2parquet-committed")
         return {"rows": rows, "bytes": digest["bytes"], "threads": threads, "digest": digest,
                 **({"samples_dropped": head.samples} if head.samples else {})}
     finally:

@@ -169,6 +169,20 @@ def test_sigkill_mid_sink_then_the_next_run_removes_what_it_left(big_vcf, tmp_pa
     assert hidden(out) == [] and pq.read_metadata(out / "big.parquet").num_rows == 600_000
 
 
+@pytest.mark.parametrize("point", ["vcf2parquet-commit", "vcf2parquet-committed"])
+def test_a_stop_just_before_or_after_the_rename_leaves_nothing(tmp_path, point):
+    """Stopped with the whole Parquet under its temporary name, or just renamed into place
+    (its step not yet recorded): no Parquet either way, and `interrupted` recorded."""
+    vcf = synthvcf.write_vcf(tmp_path / "v.vcf.gz", 500, seed=2, chrom="4")
+    out = tmp_path / "out"
+    env = {**os.environ, "CACHE_DIR": str(tmp_path / "cache")}
+    proc = held([PY, "scripts/vcf2parquet.py", str(vcf), str(out / "v.parquet")], env, point)
+    seconds, err = stop(proc, signal.SIGTERM)
+    assert seconds < 2.0 and proc.returncode == 143, (seconds, proc.returncode, err)
+    assert [p.name for p in out.iterdir()] == ["steps.jsonl"], err
+    assert records(out / "steps.jsonl")[-1]["outcome"] == "interrupted"
+
+
 def test_ctrl_c_at_any_moment_is_an_interrupt(tmp_path):
     """Before, 2 of 11 Ctrl-C ended in `failed: GeneratorExit`, rc 1: now always the same line,
     rc 130, `interrupted` in the step log, whenever it lands."""
