@@ -79,22 +79,24 @@ def _hard_stop(stop: _Stop, signum: int) -> None:
     """Record and say the interrupt first, then clean up: the main thread, still running,
     may fail on a file removed under it, and must not get to record or say that."""
     common.STOPPING.set()
-    common.record_interrupted()
-    common.say(stop.message)
-    for stream in (sys.stdout, sys.stderr):
+    try:
         try:
-            stream.flush()
-        except (OSError, ValueError):
+            common.record_interrupted()
+            common.say(stop.message)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe: stop all the same
             pass
-    for fn in stop.calls:
-        try:
-            fn()
-        except BaseException:  # noqa: BLE001 - stopping anyway
-            pass
-    for _ in range(2):  # twice: a writer thread may have created a file meanwhile
-        for path in stop.paths:
-            _remove(path)
-    os._exit(128 + signum)
+        for fn in stop.calls:
+            try:
+                fn()
+            except BaseException:  # noqa: BLE001 - stopping anyway
+                pass
+        for _ in range(2):  # twice: a writer thread may have created a file meanwhile
+            for path in stop.paths:
+                _remove(path)
+    finally:
+        os._exit(128 + signum)
 
 
 def _ignore(signum, frame) -> None:
