@@ -40,6 +40,16 @@ export SPECIES CACHE_DIR FORCE BASE_URL PATTERN RETRIES CONNECT_TIMEOUT READ_TIM
        LONGEVITYMAP_URL ENSEMBL_PARQUET MEMORY_LIMIT CURATOR METHOD HF_ENSEMBL_REPO \
        HF_MODULES_REPO JUST_DNA_PIPELINES_CACHE_DIR PA_CONFIG
 
+# One id per run of make started from a shell or the page (sub-makes inherit it): each
+# step-log line of the run carries it and the label, so the runs view (scripts/runs.py,
+# `./just runs`, the page) groups the lines of one run. Made of make's pid and start time,
+# so it stays the same when make restarts itself after remaking the discovery fragment.
+ifeq ($(origin PA_RUN_ID),undefined)
+PA_RUN_ID := make-$(shell echo "$$PPID-$$(awk '{print $$22}' /proc/$$PPID/stat 2>/dev/null || date +%s)")
+endif
+PA_RUN_LABEL ?= make $(or $(MAKECMDGOALS),all)
+export PA_RUN_ID PA_RUN_LABEL
+
 SPECIES_DIR := $(CACHE_DIR)/ensembl/$(SPECIES)
 VCF_DIR     := $(SPECIES_DIR)/vcf
 URLS        := $(SPECIES_DIR)/vcf_urls.json
@@ -313,14 +323,22 @@ consumer-layout: | $(VENV_OK)
 # ---------------------------------------------------------------- project
 ## demo: run the pipeline on the bundled offline mini-mirror (into demo/cache)
 demo: $(VENV_OK)
-	$(PY) scripts/dev/demo.py
+	$(PY) scripts/dev/demo.py run
 
 ## lint: ruff (pyflakes and pycodestyle errors) over the Python code
 lint: $(VENV_OK)
 	$(VENV)/bin/ruff check --quiet scripts tests $(wildcard ui)
 
-## test: create the environment, lint, and run the whole test suite
-test: lint
+# axe-core, pinned in tests/axe/package-lock.json, for the page's accessibility check in
+# tests/test_ui.py (npm ci: the lock's exact version; without npm the check cannot run,
+# which fails the test under CI=true)
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/axe --no-audit --no-fund --ignore-scripts --silent && touch $@; \
+	else echo "warning: npm not found: tests/test_ui.py cannot run its accessibility check (install Node.js and npm)" >&2; fi
+
+## test: create the environment, lint, install axe-core (npm ci), and run the whole test suite
+test: lint $(AXE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## help: list targets and variables
@@ -334,8 +352,10 @@ help:
 	@echo "  MAX_CONCURRENT_DOWNLOADS=$(MAX_CONCURRENT_DOWNLOADS), MAX_CONCURRENT_CONVERSIONS=$(MAX_CONCURRENT_CONVERSIONS),"
 	@echo "  THREADS, FORCE=1 (redo file targets), LONGEVITYMAP_URL, ENSEMBL_PARQUET, LM_HITS=dir, MEMORY_LIMIT,"
 	@echo "  BENCH_RECORDS=$(BENCH_RECORDS), LM_BENCH_ROWS=$(LM_BENCH_ROWS)"
+	@echo
+	@echo "Recipes (upload, status, ui, runs, demo-ui...): ./just --list"
 
-## clean: remove the demo output and caches inside the project (never $(CACHE_DIR))
+## clean: remove the demo output and caches inside the project (never the cache CACHE_DIR names)
 clean:
 	rm -rf demo .pytest_cache
 

@@ -1,5 +1,6 @@
 # prepare-annotations — human-facing recipes. They wrap `make` and the scripts;
-# the Makefile is the pipeline. `just --list` shows them.
+# the Makefile is the pipeline. `./just --list` shows them (./just runs the just of the
+# project's environment, .venv/bin/just, building the environment first when needed).
 
 # A .env at the project root is read by make and by the scripts each recipe runs
 # (below the environment), so it applies to every recipe; just's own dotenv-load,
@@ -16,6 +17,11 @@ default:
 # Run the pipeline on the bundled offline mini-mirror (into demo/cache)
 demo:
     make demo
+
+# The page on the demo: serves the mini mirror and the page together (UI_PORT=N); Ctrl-C stops both
+demo-ui *args:
+    @make --no-print-directory -s venv
+    @{{env_args}} exec {{py}} scripts/dev/demo.py ui "$@"
 
 # Run the whole test suite
 test *args:
@@ -53,9 +59,10 @@ bench-longevitymap *vars:
 consumer-layout *vars:
     @make -s "$@" consumer-layout
 
-# Leading NAME=value words (`just upload SPECIES=mus_musculus --dry-run`) become
-# environment variables, as Make variables do for the other recipes; the rest goes to the script.
-env_args := 'while [[ $# -gt 0 && $1 =~ ^[A-Z_][A-Z0-9_]*= ]]; do export "$1"; shift; done;'
+# NAME=value words, before or after the options (`just upload SPECIES=mus_musculus --dry-run`,
+# `just upload --dry-run CACHE_DIR=/data`), become environment variables, as Make variables
+# do for the other recipes; the other words go to the script.
+env_args := 'rest=(); for a in "$@"; do if [[ $a =~ ^[A-Z_][A-Z0-9_]*= ]]; then export "$a"; else rest+=("$a"); fi; done; set -- "${rest[@]}";'
 
 # Publish the Ensembl Parquet set + dataset card to the Hub (`just upload --dry-run` shows the plan)
 upload *args:
@@ -72,10 +79,15 @@ status *args:
     @make --no-print-directory -s venv
     @{{env_args}} {{py}} scripts/status.py "$@"
 
-# The local web page on http://127.0.0.1:3000 (UI_PORT=N): graph, details, runs with live log (`just ui CACHE_DIR=demo/cache`); Ctrl-C stops it
+# The local web page on http://127.0.0.1:3000 (UI_PORT=N): graph, details, runs with live log; Ctrl-C stops it
 ui *args:
     @make --no-print-directory -s venv
     @{{env_args}} exec {{py}} ui/server.py serve "$@"
+
+# The last runs (make, the scripts, the page) from the step logs: label, start, duration, result, log (`--json`, `--last N`)
+runs *args:
+    @make --no-print-directory -s venv
+    @{{env_args}} {{py}} scripts/runs.py "$@"
 
 # The same page written once as one HTML file: <cache>/report.html (`just report --out FILE`)
 report *args:

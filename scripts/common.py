@@ -32,6 +32,11 @@ class Failure(Exception):
     """An expected failure: the message is shown to the user, exit code 1."""
 
 
+class Refusal(Failure):
+    """A Failure before any work was attempted (no token, a repo that must not be
+    written): the step log records it as "refused", not as a failed attempt."""
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -307,6 +312,11 @@ def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
             **record,
             "outcome": outcome,
         }
+        # the run this step belongs to (one `make` from a shell, or a run started on the
+        # page): the runs view groups the step-log lines by it
+        for key, var in (("run", "PA_RUN_ID"), ("run_label", "PA_RUN_LABEL")):
+            if os.environ.get(var):
+                entry[key] = os.environ[var][:200]
         if message:
             entry["message"] = message[:500]
         try:
@@ -319,6 +329,9 @@ def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
         yield record
     except KeyboardInterrupt:
         finish("interrupted", "interrupted")
+        raise
+    except Refusal as exc:
+        finish("refused", str(exc))
         raise
     except SystemExit as exc:
         if exc.code not in (0, None):

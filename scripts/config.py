@@ -138,7 +138,9 @@ def load(env: dict[str, str] | None = None) -> dict[str, object]:
     environment). With an explicit ``env`` that mapping is the whole environment (no
     .env is read)."""
     if env is None:
-        env = {**read_dotenv(dotenv_path()), **os.environ}
+        # an empty variable is no setting (Make exports the variables it has, empty or
+        # not): it does not hide the .env file's value
+        env = {**read_dotenv(dotenv_path()), **{k: v for k, v in os.environ.items() if v != ""}}
     cfg = dict(DEFAULTS)
     for key, name in FALLBACKS.items():
         if env.get(name):

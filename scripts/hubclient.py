@@ -19,7 +19,7 @@ import typer
 import common
 import fetch
 import outputs
-from common import Failure, say
+from common import Failure, Refusal, say
 
 DIGEST_CACHE = "upload_digests.json"  # under the cache root
 REPO_TYPE = "dataset"
@@ -71,7 +71,7 @@ def species_repo(cfg: dict, species: str, repo: str | None) -> str:
     species than homo_sapiens in hf_ensembl_repo itself is refused before any request."""
     repo_id = repo or ensembl_repo(cfg, species)
     if species != DEFAULT_SPECIES and repo_id == cfg["hf_ensembl_repo"]:
-        raise Failure(f"refusing to upload {species} to datasets/{repo_id}: hf_ensembl_repo is the "
+        raise Refusal(f"refusing to upload {species} to datasets/{repo_id}: hf_ensembl_repo is the "
                       f"{DEFAULT_SPECIES} dataset (one repo holds one species); {species} goes to "
                       f"{ensembl_repo(cfg, species)} by default, or pass another --repo. Nothing was sent.")
     return repo_id
@@ -141,7 +141,7 @@ def check_species(cfg: dict, api, repo_id: str, species: str, revision: str) -> 
         if named:
             why = f"its dataset card (README.md) names {', '.join(sorted(named))}"
     if why:
-        raise Failure(
+        raise Refusal(
             f"refusing to upload {species} to datasets/{repo_id}: {why}. One dataset repo holds "
             f"one species (the consumer reads every data/*.parquet of a repo as one set); "
             f"{species} goes to its own repo, {ensembl_repo(cfg, species)} by default, or pass "
@@ -376,13 +376,14 @@ def connect(cfg: dict, repo_id: str, dry_run: bool):
         message = ("no Hugging Face token: set HF_TOKEN or run `hf auth login` "
                    "(a write token for the target organisation)")
         if not dry_run:
-            raise Failure(message)
+            raise Refusal(message)
         return HfApi(token=False), [f"{message} - a real upload would stop here"]
     api = HfApi(token=token)
     try:
         me = hub_call(cfg, "checking the token", lambda: api.whoami())
     except Exception as exc:  # noqa: BLE001
-        failure = auth_failure(exc, repo_id) or Failure(
+        rejected = auth_failure(exc, repo_id)
+        failure = Refusal(str(rejected)) if rejected else Failure(
             f"could not check the token with {api.endpoint}: {short(exc)} (check the network "
             "or HF_ENDPOINT, then run again)")
         if not dry_run:
@@ -393,7 +394,7 @@ def connect(cfg: dict, repo_id: str, dry_run: bool):
         message = (f"{denied}, so it may not write to datasets/{repo_id}: use a token with "
                    "write access to that repo or its organisation")
         if not dry_run:
-            raise Failure(message)
+            raise Refusal(message)
         return api, [f"{message} - a real upload would stop here"]
     say(f"authenticated as {me.get('name', '?')} on {api.endpoint}")
     return api, []

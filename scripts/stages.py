@@ -19,6 +19,7 @@ from pathlib import Path
 
 import common
 import config
+import flow
 import longevitymap  # light: the heavy libraries are imported inside its functions
 import outputs
 from state import UP, Row, StepLog, iso, live_temp, lock_held, make_file_text, mtime, norm, one_line, \
@@ -31,6 +32,9 @@ LM_OUTPUTS = ("annotations.parquet", "studies.parquet", "weights.parquet", "unre
 CONVERTER = [common.ROOT / "scripts" / n for n in ("vcf2parquet.py", "vcftext.py")]
 LM_CODE = [common.ROOT / "scripts" / n for n in ("longevitymap.py", "ensembl_set.py", "duck.py")]
 SQL_DIR = common.ROOT / "sql"
+# The curations are human (GRCh38): the modules resolve against this species' set only, so
+# another species' status has no module rows.
+MODULE_SPECIES = "homo_sapiens"
 
 
 def step_log(cfg: dict) -> StepLog:
@@ -355,8 +359,15 @@ def disk_checks(cfg: dict, rows: list[Row], log: StepLog) -> None:
 
 # --- uploads, resources, totals -----------------------------------------------------------
 
-def upload_entry(rec: dict, committed: dict | None) -> dict:
+def upload_entry(rec: dict, committed: dict | None, refused: dict | None = None) -> dict:
+    """One Hub repo's last upload attempt (``rec``; a refusal when there was none), its
+    last commit, and a refusal that came after it. ``state``: up to date or failed from
+    the last attempt; "refused" (no attempt, nothing sent) when only refusals are known."""
+    attempt = rec.get("outcome") != "refused"
     return {"repo": rec.get("repo") or str(rec.get("target", "")).removeprefix("datasets/"),
+            "state": (UP if rec.get("outcome") == "ok" else "failed") if attempt else "refused",
+            "refused": ({"time": refused.get("time"), "message": one_line(refused.get("message"))}
+                        if refused else None),
             "kind": rec.get("kind") or str(rec.get("step", "")).removeprefix("upload-"),
             "time": rec.get("time"), "outcome": rec.get("outcome"),
             "commit": rec.get("commit"), "commit_url": rec.get("commit_url"),
@@ -368,8 +379,13 @@ def upload_entry(rec: dict, committed: dict | None) -> dict:
 
 
 def uploads(log: StepLog) -> list[dict]:
-    """The last upload per Hub repo, with its last commit."""
-    return [upload_entry(rec, log.commits.get(repo)) for repo, rec in sorted(log.uploads.items())]
+    """The last upload per Hub repo, with its last commit and a later refusal."""
+    out = []
+    for repo in sorted({*log.uploads, *log.refusals}):
+        refused = log.refusals.get(repo)
+        rec = log.uploads.get(repo) or refused
+        out.append(upload_entry(rec, log.commits.get(repo), refused))
+    return out
 
 
 def resources(rows: list[Row]) -> list[dict]:
@@ -420,12 +436,13 @@ def collect(cfg: dict) -> dict:
         vcf_rows.append(vcf_row(cfg, e, log, found.listing_changed))
         pq_rows.append(parquet_row(cfg, e, vcf_rows[-1], log, found.listing_changed, sums))
     release = found.release or next((p.extra["release"] for p in pq_rows if p.extra.get("release")), None)
-    rows = [found.row, *vcf_rows, *pq_rows, *lm_rows(cfg, pq_rows, log)]
+    modules = lm_rows(cfg, pq_rows, log) if cfg["species"] == MODULE_SPECIES else []
+    rows = [found.row, *vcf_rows, *pq_rows, *modules]
     disk_checks(cfg, rows, log)
     docs = [r.as_dict(cache) for r in rows]
     used = resources(rows)
     discover_ok = [x for x in found.row.step_records if x.get("outcome") == "ok"]
-    return {
+    doc = {
         "species": str(cfg["species"]),
         "cache_dir": str(cache),
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -439,3 +456,5 @@ def collect(cfg: dict) -> dict:
         "resources": used,
         "totals": totals(docs, used),
     }
+    doc["graph"] = flow.graph(doc)  # what the page draws: boxes and arrows of these rows
+    return doc

@@ -88,8 +88,9 @@ def norm(target: str | Path) -> str:
 @dataclass
 class StepLog:
     by_target: dict[str, list[dict]] = field(default_factory=dict)
-    uploads: dict[str, dict] = field(default_factory=dict)  # repo -> latest upload record
+    uploads: dict[str, dict] = field(default_factory=dict)  # repo -> latest upload attempt
     commits: dict[str, dict] = field(default_factory=dict)  # repo -> latest upload record with a commit
+    refusals: dict[str, dict] = field(default_factory=dict)  # repo -> a refusal after the latest attempt
 
     def read(self, path: Path) -> None:
         try:
@@ -113,7 +114,11 @@ class StepLog:
             step = str(rec.get("step"))
             if step.startswith("upload-"):
                 repo = rec.get("repo") or str(rec.get("target", "")).removeprefix("datasets/")
+                if rec.get("outcome") == "refused":  # stopped before any attempt (no token, ...)
+                    self.refusals[repo] = rec
+                    continue
                 self.uploads[repo] = rec
+                self.refusals.pop(repo, None)
                 if rec.get("commit"):
                     self.commits[repo] = rec
                 continue
@@ -168,15 +173,22 @@ class Row:
     def settle(self) -> None:
         """From the collected reasons and the step log, the final state."""
         last = self.step_records[-1] if self.step_records else None
+        # A run stopped on purpose (Ctrl-C, Stop on the page) did not fail: the target
+        # keeps its state (missing, partial, stale), with "stopped" as the reason.
+        stopped = last is not None and last.get("outcome") == "interrupted"
         if self.state in ("running", "partial"):
-            if self.state == "partial" and last is not None and last.get("outcome") != "ok":
+            if self.state == "partial" and stopped:
+                self.stale("last run stopped")
+            elif self.state == "partial" and last is not None and last.get("outcome") != "ok":
                 self.error = one_line(last.get("message")) or last.get("outcome")
             return
         if self.exists:
             self.state = "stale" if self.reasons else UP
         else:
             self.state = "missing"
-        if self.state != UP and last is not None and last.get("outcome") != "ok":
+        if self.state != UP and stopped:
+            self.stale("last run stopped")
+        elif self.state != UP and last is not None and last.get("outcome") != "ok":
             # the last attempt failed (a failed build leaves no file, or an older one)
             when = last.get("time")
             built = iso(mtime(self.path))
@@ -196,7 +208,7 @@ class Row:
         return {
             "id": rel, "stage": self.stage, "partition": self.partition, "path": rel,
             "target": self.target, "state": self.state,
-            "reason": ", ".join(self.reasons) if self.state in ("stale", "failed") and self.reasons else None,
+            "reason": ", ".join(self.reasons) if self.state != UP and self.reasons else None,
             "size": st.st_size if st else None, "rows": self.rows,
             "built": iso(st.st_mtime_ns) if st else None,
             "seconds": built_by.get("seconds") if built_by and st else None,

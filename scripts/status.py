@@ -85,6 +85,10 @@ def render(doc: dict, colour: bool) -> str:
         m = t["max_peak_rss"]
         out.append(f"largest peak RSS: {human(m['bytes'])} ({m['step']} {os.path.basename(m['target'])})")
     for u in doc["uploads"]:
+        if u["state"] == "refused":
+            out.append(f"upload to {u['repo']} ({u['kind']}) refused at {u['time']}, nothing sent: "
+                       f"{u['refused']['message']}")
+            continue
         line = f"last upload to {u['repo']} ({u['kind']}): {u['time']} {u['outcome']}"
         if u["commit"]:
             line += f", commit {u['commit'][:7]} {u['commit_url'] or ''}".rstrip()
@@ -96,6 +100,8 @@ def render(doc: dict, colour: bool) -> str:
                  f"{human(u['bytes_sent'] or 0)} sent")
         if u["error"]:
             line += f"; error: {u['error']}"
+        if u["refused"]:
+            line += f"; then refused at {u['refused']['time']}, nothing sent: {u['refused']['message']}"
         out.append(line)
     if not doc["uploads"]:
         out.append("no upload recorded")

@@ -30,7 +30,7 @@ import common
 import hubcard
 import outputs
 import sumcheck
-from common import Failure, say
+from common import Failure, Refusal, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
                  check_bytes, check_species, commit_message, connect, decide, fill_digests, hub_call, main_guard,
                  print_plan, remote_state, short, species_repo)
@@ -149,7 +149,7 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
             notes.append(f"datasets/{repo_id} does not exist; a real run needs --create-repo")
             return unknown("the repo does not exist")
         if not create_repo:
-            raise Failure(f"dataset repo {repo_id} not found on {api.endpoint} (or not visible to "
+            raise Refusal(f"dataset repo {repo_id} not found on {api.endpoint} (or not visible to "
                           "this token): check the name (config hf_*_repo) or pass --create-repo")
         url = hub_call(cfg, "creating the repo",
                        lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, exist_ok=True))

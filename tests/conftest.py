@@ -19,7 +19,8 @@ import config  # noqa: E402
 for _key in config.DEFAULTS:
     for _name in config.ALIASES.get(_key, (_key.upper(),)):
         os.environ.pop(_name, None)
-for _name in ("PA_CONFIG", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "HF_TOKEN", *config.FALLBACKS.values()):
+for _name in ("PA_CONFIG", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "HF_TOKEN", "PA_RUN_ID", "PA_RUN_LABEL",
+              *config.FALLBACKS.values()):
     os.environ.pop(_name, None)
 # A developer's own .env at the project root is not read by the tests (PA_DOTENV empty:
 # no .env); the .env tests name theirs.

@@ -150,6 +150,16 @@ def test_make_reads_the_project_dotenv_and_the_environment_wins(tmp_path):
     assert "hf_dotenv_secret_token" not in output(result)
 
 
+def test_a_dotenv_base_url_reaches_the_scripts_that_make_runs(tmp_path):
+    """Make exports BASE_URL (empty when only .env sets it); the scripts it runs must still
+    take .env's value, not the default (an empty variable is no setting)."""
+    env_file = tmp_path / "settings.env"
+    env_file.write_text(f"CACHE_DIR={tmp_path / 'cache'}\nBASE_URL=http://127.0.0.1:9/pinned/\n")
+    shown = make("status", "STATUS_ARGS=--json", cache=tmp_path / "cache", PA_DOTENV=str(env_file))
+    assert shown.returncode == 0, output(shown)
+    assert json.loads(shown.stdout)["discovery"]["config_base_url"] == "http://127.0.0.1:9/pinned/"
+
+
 def test_just_upload_takes_the_token_from_dotenv_and_never_prints_it(tmp_path):
     root = project_copy(tmp_path)
     cache = tmp_path / "cache"

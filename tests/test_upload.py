@@ -270,6 +270,46 @@ def test_missing_token(hub, cache, tmp_path):
     assert not (cache / hubclient.DIGEST_CACHE).exists()  # nothing was hashed
 
 
+def upload_shown(env: dict) -> tuple[dict, str]:
+    """The Hub repo's upload entry in `status --json`, and status's text (what the page and
+    the terminal show)."""
+    got = subprocess.run([PY, str(ROOT / "scripts" / "status.py"), "--json"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    text = subprocess.run([PY, str(ROOT / "scripts" / "status.py")], env=env, capture_output=True, text=True,
+                          timeout=60).stdout
+    (entry,) = [u for u in json.loads(got.stdout)["uploads"] if u["repo"] == ENS_REPO]
+    return entry, text
+
+
+def test_an_upload_refused_for_want_of_a_token_is_a_refusal_not_a_failed_upload(hub, cache, tmp_path):
+    """Nothing was attempted: the step log says "refused", status and the page do not
+    show a failed upload (the Hub box stays neutral, or keeps the last upload's state)."""
+    hub.add_repo(ENS_REPO)
+    env = make_env(hub, cache, tmp_path, token=None)
+    result = run(env, "ensembl")
+    assert result.returncode == 1 and "no Hugging Face token" in result.stderr
+    (record,) = log_records(species_dir(cache) / "steps.jsonl")
+    assert record["outcome"] == "refused" and "no Hugging Face token" in record["message"]
+    entry, text = upload_shown(env)
+    assert entry["state"] == "refused" and entry["state"] != "failed"
+    assert entry["refused"]["message"].startswith("no Hugging Face token")
+    assert f"upload to {ENS_REPO} (ensembl) refused at" in text and "nothing sent" in text
+    # after a real upload, a refusal leaves the last upload's state and is told beside it
+    assert run(make_env(hub, cache, tmp_path), "ensembl").returncode == 0
+    assert run(env, "ensembl").returncode == 1
+    entry, text = upload_shown(env)
+    assert entry["state"] == "up to date" and entry["outcome"] == "ok" and entry["commit"]
+    assert entry["refused"] and "no Hugging Face token" in entry["refused"]["message"]
+    assert "then refused at" in text
+    # a failed attempt is still a failure
+    assert run(make_env(hub, cache, tmp_path, token="hf_write_refused"), "ensembl").returncode == 0  # no change
+    (cache / "ensembl" / SPECIES / f"{SPECIES}-chr22.parquet").write_bytes(b"")
+    write_variants(species_dir(cache) / f"{SPECIES}-chr22.parquet", "22", ["rs300"])
+    assert run(make_env(hub, cache, tmp_path, token="hf_write_refused"), "ensembl").returncode == 1
+    entry, _ = upload_shown(env)
+    assert entry["state"] == "failed" and entry["refused"] is None
+
+
 def test_token_from_login_cache(hub, cache, tmp_path):
     hub.add_repo(ENS_REPO)
     env = make_env(hub, cache, tmp_path, token=None)
@@ -695,6 +735,12 @@ def test_just_upload_takes_make_style_variables(hub, cache, tmp_path):
     assert f"Plan for datasets/{ENS_REPO}_mus_musculus at " in result.stdout
     assert SPECIES not in result.stdout.replace(ENS_REPO, "")
     assert "dry run" in result.stdout and writes(hub.requests) == []
+    # the variables after the options work too (just used to say "unexpected extra argument")
+    after = subprocess.run([str(JUST), "--justfile", str(ROOT / "justfile"), "upload", "--dry-run",
+                            "SPECIES=mus_musculus", f"HF_ENSEMBL_REPO={ENS_REPO}"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0, after.stderr
+    assert f"Plan for datasets/{ENS_REPO}_mus_musculus at " in after.stdout
 
 
 # --- one species per dataset repo --------------------------------------------------------

@@ -6,9 +6,10 @@
 The page shows what `scripts/status.py` works out from the files and step logs (this
 module imports it and never decides a state itself): the lineage graph of the DESIGN
 flow, one cell per file (partition), details with the step-log history, the resource
-table and the upload history. Served, it can also run a job or one file's target through
-`make` (or the upload script), stream the log with server-sent events and stop the run
-with SIGINT, like Ctrl-C.
+table, the upload history and the last runs (scripts/runs.py). Served, it can also run a
+job or one file's target through `make` (or the upload script; ui/runner.py, which keeps
+the run's output in <cache>/runs/), stream the log with server-sent events and stop the
+run with SIGINT, like Ctrl-C.
 
 Safety: bound to 127.0.0.1 only; requests must name this server as Host; a POST needs the
 per-process token embedded in the page AND a same-origin Origin / Sec-Fetch-Site header;
@@ -24,11 +25,7 @@ import json
 import os
 import re
 import secrets
-import shlex
-import signal
-import subprocess
 import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,7 +39,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import common  # noqa: E402
 import config  # noqa: E402
+import runs  # noqa: E402
 import stages  # noqa: E402
+from runner import Refused, Runner  # noqa: E402 - ui/runner.py, beside this file
 
 SPECIES_RX = re.compile(r"[a-z0-9][a-z0-9_]*")  # config.load's species rule
 MAKE = ["make", "-C", str(ROOT), "--no-print-directory"]
@@ -61,14 +60,7 @@ JOBS: dict[str, tuple[list[str], bool]] = {
     "upload-longevitymap": ([*UPLOAD, "longevitymap"], True),
 }
 TARGET_STAGES = ("vcf", "parquet")  # one file's VCF or Parquet
-MAX_LINES = 20000
 MAX_BODY = 64 * 1024
-
-
-class Refused(Exception):
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code = code
 
 
 # --- what status says -------------------------------------------------------------------
@@ -150,93 +142,11 @@ def write_report(cfg: dict, out: Path) -> Path:
         with common.exit_on_failure(c["cache_dir"]):
             docs[name] = stages.collect(c)
     ui = {"mode": "report", "species": str(cfg["species"]), "species_list": names, "data": docs,
+          "runs": runs.collect(Path(cfg["cache_dir"])),
           "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     nonce = secrets.token_urlsafe(16)
     common.atomic_write(out, page(ui, nonce, csp_for(nonce, served=False)).encode())  # (the umask's mode)
     return out
-
-
-# --- running one job at a time ----------------------------------------------------------------
-
-class Runner:
-    """One child process at a time, in its own process group, its merged output kept
-    as lines for the event streams."""
-
-    def __init__(self) -> None:
-        self.cv = threading.Condition()
-        self.run: dict | None = None
-        self.proc: subprocess.Popen | None = None
-        self.closing = False
-
-    def busy(self) -> bool:
-        return self.run is not None and not self.run["done"]
-
-    def start(self, label: str, argv: list[str], env: dict[str, str]) -> dict:
-        with self.cv:
-            if self.busy():
-                raise Refused(409, f"busy: {self.run['label']} is running; wait for it or stop it")
-            try:
-                proc = subprocess.Popen(argv, cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"},
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-            except OSError as exc:
-                raise Refused(500, f"cannot start {argv[0]}: {exc}") from None
-            shown = [Path(a).name if a == sys.executable else a for a in argv]
-            shown = [os.path.relpath(a, ROOT) if a.startswith(str(ROOT / "scripts")) else a for a in shown]
-            self.run = {"id": (self.run["id"] + 1) if self.run else 1, "label": label,
-                        "command": shlex.join(shown), "species": env.get("SPECIES"),
-                        "started": time.time(), "lines": [f"$ {shlex.join(shown)}"],
-                        "done": False, "code": None, "seconds": None, "stopped": False}
-            self.proc = proc
-            run = self.run
-            self.cv.notify_all()
-        threading.Thread(target=self._pump, args=(proc, run), daemon=True).start()
-        return self.summary()
-
-    def _pump(self, proc: subprocess.Popen, run: dict) -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            for part in raw.decode(errors="replace").replace("\r", "\n").splitlines():
-                if part.strip():
-                    with self.cv:
-                        run["lines"].append(part)
-                        if len(run["lines"]) > MAX_LINES:
-                            del run["lines"][1:1000]
-                        self.cv.notify_all()
-        code = proc.wait()
-        with self.cv:
-            run.update(done=True, code=code, seconds=round(time.time() - run["started"], 2))
-            run["lines"].append(f"exit status {code}" + (" (stopped)" if run["stopped"] else ""))
-            self.cv.notify_all()
-
-    def stop(self) -> bool:
-        """SIGINT to the run's process group: make and the scripts clean up as on Ctrl-C."""
-        with self.cv:
-            if not self.busy() or self.proc is None:
-                return False
-            self.run["stopped"] = True
-            try:
-                os.killpg(self.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                return False
-            return True
-
-    def summary(self) -> dict | None:
-        with self.cv:
-            if self.run is None:
-                return None
-            return {k: v for k, v in self.run.items() if k != "lines"}
-
-    def close(self, wait: float = 20.0) -> None:
-        with self.cv:
-            self.closing = True
-            self.cv.notify_all()
-        if self.stop() and self.proc is not None:
-            print("ui: stopping the running job (SIGINT) ...", file=sys.stderr, flush=True)
-            try:
-                self.proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -270,6 +180,15 @@ class Handler(BaseHTTPRequestHandler):
     def refuse(self, exc: Refused) -> None:
         self.send_json(exc.code, {"error": str(exc)})
 
+    def fail(self, exc: Exception) -> None:
+        """An error of ours: one line on the terminal, a 500 with a sentence to the client."""
+        print(f"ui: {self.command} {self.path}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        self.close_connection = True
+        try:
+            self.send_json(500, {"error": f"the server failed on this request ({type(exc).__name__}: {exc})"})
+        except OSError:
+            pass
+
     # checks
     def check_host(self) -> None:
         """Only this server's own name: a DNS-rebound name cannot read the page (token)."""
@@ -290,12 +209,20 @@ class Handler(BaseHTTPRequestHandler):
             raise Refused(403, "missing or wrong token: reload the page")
 
     def body(self) -> dict:
-        try:
-            n = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise Refused(400, "bad Content-Length") from None
+        """The JSON object of the request, at most MAX_BODY bytes. The length must be a
+        plain non-negative number: a negative, signed or non-numeric Content-Length, or a
+        chunked body, is refused before anything is read (the connection is closed)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise Refused(411, "send the body with a Content-Length (no Transfer-Encoding)")
+        length = self.headers.get("Content-Length", "0").strip()
+        if not length.isascii() or not length.isdigit():
+            self.close_connection = True
+            raise Refused(400, f"bad Content-Length {length[:40]!r}: a number of bytes is expected")
+        n = int(length)
         if n > MAX_BODY:
-            raise Refused(413, "request too large")
+            self.close_connection = True
+            raise Refused(413, f"request too large: {n} bytes (at most {MAX_BODY})")
         try:
             data = json.loads(self.rfile.read(n) or b"{}")
         except ValueError:
@@ -325,6 +252,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(200, doc)
             elif url.path == "/api/run":
                 self.send_json(200, {"run": self.server.runner.summary()})
+            elif url.path == "/api/runs":
+                self.send_json(200, {"runs": runs.collect(Path(self.server.cfg["cache_dir"]))})
+            elif m := re.fullmatch(r"/runs/([^/]+)/log", url.path):
+                try:
+                    text = runs.run_log(Path(self.server.cfg["cache_dir"]), m.group(1))
+                except common.Failure as exc:
+                    raise Refused(404, str(exc)) from None
+                self.send(200, text.encode(), "text/plain; charset=utf-8")
             elif url.path == "/api/events" and self.command == "GET":
                 self.events()
             elif url.path == "/favicon.ico":
@@ -333,6 +268,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise Refused(404, f"no such page: {url.path}")
         except Refused as exc:
             self.refuse(exc)
+        except Exception as exc:  # noqa: BLE001 - a sentence to the client, not a dropped connection
+            self.fail(exc)
 
     do_HEAD = do_GET
 
@@ -350,6 +287,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise Refused(404, f"no such action: {url.path}")
         except Refused as exc:
             self.refuse(exc)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
 
     def start_run(self, data: dict) -> dict:
         species = check_species(data.get("species") or str(self.server.cfg["species"]))
@@ -359,8 +298,9 @@ class Handler(BaseHTTPRequestHandler):
         if (job is None) == (target is None):
             raise Refused(400, "give either a job or a target")
         if job is not None:
-            if job not in JOBS:
-                raise Refused(400, f"unknown job {job!r}: one of {', '.join(JOBS)}")
+            if not isinstance(job, str) or job not in JOBS:
+                raise Refused(400, f"unknown job {json.dumps(job)[:80]}: the job is one of the names "
+                                   f"{', '.join(JOBS)}")
             argv, needs_confirm = JOBS[job]
             if needs_confirm and data.get("confirm") is not True:
                 raise Refused(400, f"{job} publishes on the Hugging Face Hub: confirm it on the page")
