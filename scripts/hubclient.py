@@ -236,7 +236,7 @@ def check_bytes(items: list[Item], cache: DigestCache | None = None) -> None:
                 "earlier version, or elsewhere): its bytes cannot be checked against what was written")
         item.sha256, item.git_sha1 = sha256, git_sha1
     if bad:
-        raise Failure("refusing to upload: " + "; ".join(bad) + ". Nothing was sent.")
+        raise Refusal("refusing to upload: " + "; ".join(bad) + ". Nothing was sent.")
 
 
 def fill_digests(items: list[Item], cache: DigestCache) -> None:

@@ -80,7 +80,7 @@ def module_files(cfg: dict) -> list[Path]:
         raise Failure(f"{folder} has no {', '.join(missing)}: run `make longevitymap` first")
     damaged = [problem for p in files if (problem := outputs.check(p))]  # before the manifest reads them
     if damaged:
-        raise Failure("refusing to upload: " + "; ".join(damaged) + ". Nothing was sent.")
+        raise Refusal("refusing to upload: " + "; ".join(damaged) + ". Nothing was sent.")
     return files
 
 

@@ -413,6 +413,7 @@ def test_a_damaged_parquet_is_refused_and_rebuilt_by_one_command(built, served, 
             r = script(env, "upload.py", *args)
             assert r.returncode == 1 and "refusing to upload" in r.stderr and str(parquet) in r.stderr, r.stderr
         assert not [p for p in hub.files(REPO) if p.startswith("data/")] and len(hub.commits(REPO)) == 1
+        assert records(sdir(cache) / "steps.jsonl")[-1]["outcome"] == "refused"  # nothing was attempted
         r = script(env, "publish_ci.py", "report", str(parquet), str(tmp_path / "leg.json"))
         assert r.returncode == 1 and str(parquet) in r.stderr and not (tmp_path / "leg.json").exists()
 
