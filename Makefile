@@ -62,7 +62,8 @@ URLS        := $(SPECIES_DIR)/vcf_urls.json
 FRAGMENT    := $(SPECIES_DIR)/vcf_files.mk
 # FORCE=1 (config force_download) redoes the file targets of the stage asked for, once:
 # `make parquet FORCE=1` converts again without downloading again, `make download
-# FORCE=1` downloads again, `make FORCE=1` redoes each stage once.
+# FORCE=1` downloads again, `make FORCE=1` redoes each stage once, and `make <file>
+# FORCE=1` rebuilds that one Parquet or hits file (what verify names for a damaged one).
 FORCED      := $(if $(filter 1 true yes,$(FORCE)),force)
 forced_for   = $(if $(filter $(1),$(MAKECMDGOALS)),$(FORCED))
 FORCED_DL   := $(call forced_for,download vcfs)
@@ -194,7 +195,7 @@ parquets: $(PARQUETS) | $(DISCOVERY_FAILED)
 
 # The converter's code is a prerequisite: editing it rebuilds what it made.
 CONVERTER := scripts/vcf2parquet.py scripts/vcftext.py
-$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz $(CONVERTER) $(call forced_for,parquet parquets) | $(VENV_OK)
+$(SPECIES_DIR)/%.parquet: $(VCF_DIR)/%.vcf.gz $(CONVERTER) $(call forced_for,parquet parquets $(SPECIES_DIR)/%.parquet) | $(VENV_OK)
 	$(PY) scripts/vcf2parquet.py $< $@
 
 # Benchmark on a synthetic Ensembl-shaped VCF of BENCH_RECORDS records (generated once,
@@ -304,7 +305,8 @@ $(HITS_KEYFILE):
 # with MODULE_HITS, whose files are made elsewhere and must not be rebuilt here).
 ifeq ($(MODULE_HITS),)
 $(HITS_DIR)/%.hits.parquet: $(SPECIES_DIR)/%.parquet $(HITS_KEYFILE) $(foreach m,$(MODULES_SET),$($(m)_SOURCE) \
-                            $($(m)_CODE)) sql/claims.sql sql/hits.sql $(HITS_CODE) | $(VENV_OK)
+                            $($(m)_CODE)) sql/claims.sql sql/hits.sql $(HITS_CODE) \
+                            $(call forced_for,$(HITS_DIR)/%) | $(VENV_OK)
 	$(PY) scripts/modules.py hits $< $@
 endif
 

@@ -7,9 +7,9 @@ import json
 import os
 import re
 import resource
+import secrets
 import signal
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -75,7 +75,14 @@ def say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
+# Set while outputs.stop_on_signal's watcher stops the process: a failure the main thread
+# meets meanwhile (a file the stop just removed) is not reported; the watcher's exit comes first.
+STOPPING = threading.Event()
+
+
 def die(message: str, code: int = 1) -> None:
+    if STOPPING.is_set():
+        threading.Event().wait()
     say(f"error: {message}")
     sys.exit(code)
 
@@ -215,22 +222,34 @@ def parquet_set(cfg: dict) -> ParquetSet:
 # --- files -----------------------------------------------------------------------
 
 def atomic_write(path: Path, data: bytes, only_if_changed: bool = False) -> bool:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a
-    rename. With ``only_if_changed`` an identical existing file is left untouched (its
-    mtime kept, so Make sees nothing new). Returns True when the file was written."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory, synced
+    to disk, and a rename. The file gets the mode the umask gives any new file (0644 under
+    umask 022), as the other outputs do. With ``only_if_changed`` an identical existing file
+    is left untouched (its mtime kept, so Make sees nothing new). Returns True when the
+    file was written."""
     path = Path(path)
     if only_if_changed and path.exists() and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return True
+
+
+# A temporary sibling of a target: .<name>.<pid>.tmp (temp_path_for), .<name>.<pid>-<x>.tmp
+# (atomic_write), .<name>.<pid>.pieces (a conversion's pieces), .<name>.<pid>.tmp.part[.json]
+# (a download into a temporary name). The pid says whose it is: outputs.sweep() removes
+# those of processes that are gone, status shows those that remain.
+TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)(?:-[0-9a-f]+)?\.(?:tmp|pieces)(?:\.part(?:\.json)?)?")
 
 
 def temp_path_for(path: Path, suffix: str = ".tmp") -> Path:
@@ -252,11 +271,21 @@ def append_step(log_path: Path, record: dict) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, sort_keys=False, default=str) + "\n"
     # One write() of one line with O_APPEND: concurrent writers (make -j) do not interleave.
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     try:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
+
+
+_open_steps: list = []  # finish() of each step in progress, innermost last
+
+
+def record_interrupted() -> None:
+    """Record every step in progress as interrupted: for a stop that ends the process
+    without unwinding (outputs.stop_on_signal)."""
+    for finish in reversed(list(_open_steps)):
+        finish("interrupted", "interrupted")
 
 
 @contextmanager
@@ -266,24 +295,14 @@ def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
     record: dict = {}
     started = time.time()
     t0 = time.perf_counter()
-    outcome = "ok"
-    message = None
-    try:
-        yield record
-    except KeyboardInterrupt:
-        outcome, message = "interrupted", "interrupted"
-        raise
-    except Refusal as exc:
-        outcome, message = "refused", str(exc)
-        raise
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            outcome, message = "failed", str(exc.code)
-        raise
-    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
-        outcome, message = "failed", str(exc) or type(exc).__name__
-        raise
-    finally:
+    once = threading.Lock()
+    done: list[str] = []
+
+    def finish(outcome: str, message: str | None) -> None:
+        with once:
+            if done:
+                return
+            done.append(outcome)
         entry = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "step": name,
@@ -304,6 +323,29 @@ def step(log_path: Path, name: str, target: str | Path) -> Iterator[dict]:
             append_step(log_path, entry)
         except OSError as exc:
             say(f"warning: could not write the step log {log_path}: {exc}")
+
+    _open_steps.append(finish)
+    try:
+        yield record
+    except KeyboardInterrupt:
+        finish("interrupted", "interrupted")
+        raise
+    except Refusal as exc:
+        finish("refused", str(exc))
+        raise
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            finish("failed", str(exc.code))
+        else:
+            finish("ok", None)
+        raise
+    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
+        finish("failed", str(exc) or type(exc).__name__)
+        raise
+    else:
+        finish("ok", None)
+    finally:
+        _open_steps.remove(finish)
 
 
 # --- progress ------------------------------------------------------------------------

@@ -86,6 +86,8 @@ DEFAULTS: dict[str, object] = {
     # Hugging Face Hub
     "hf_ensembl_repo": "just-dna-seq/ensembl_variations",
     "hf_modules_repo": "just-dna-seq/annotators",
+    # make consumer-layout: just-dna-lite's own directory (its cache and state), outside ours
+    "consumer_dir": "",  # empty = <cache_dir>-consumer
 }
 try:
     DEFAULTS.update(module_defaults())

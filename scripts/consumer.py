@@ -2,13 +2,30 @@
 
     python scripts/consumer.py layout      # (make consumer-layout)
 
-Under <cache>/just-dna-lite/<species>/ (the consumer's cache and root directory):
+Under <cache>/just-dna-lite/<species>/ (ours, rewritten by each run):
 
     ensembl_variations/data/<species>-*.parquet   the species' published Parquet set
     modules/<module>/                             for each built module of the set: annotations,
                                                   studies, weights, sources.parquet, manifest.json,
                                                   metadata.yaml, logo.<ext>
-    modules.yaml                                  sources: that modules directory
+
+and under the consumer's own directory <consumer_dir>/<species>/ (config consumer_dir,
+default <cache_dir>-consumer; outside our cache, since just-dna-lite writes its state
+beside its data: ensembl_variations.duckdb, module_cache.version):
+
+    ensembl_variations/data -> the data directory above (a symbolic link)
+    modules.yaml                                  just-dna-lite's working copy: only our keys
+                                                  (the local modules source, the modules'
+                                                  display metadata, ensembl_source), which it
+                                                  merges over its own shipped modules.yaml
+
+just-dna-lite (module_config at dna-seq/just-dna-lite 88f0e0e) takes its shipped settings
+from <JUST_DNA_PIPELINES_ROOT>/modules.yaml, else from its checkout or package, and merges
+the working copy JUST_DNA_MODULES_YAML names over them (sources by url, module_metadata by
+name, registries by key; other keys replaced). So its quality filters, registries and
+other settings stay its own, and our source is added to its sources. The working copy is
+also where it records modules you register: a run keeps what is there and updates only
+our entries. Its Ensembl cache is JUST_DNA_PIPELINES_CACHE_DIR/ensembl_variations.
 
 Parquet files are hard links to the pipeline's files (copies where a link cannot be
 made), so the layout costs no space; run it again after `make parquet` or
@@ -17,8 +34,8 @@ then). The set is the discovery manifest's files that exist; Parquet files in th
 layout's data directory that are not in the set are removed, because the consumer reads
 every *.parquet there as one set. A module is laid out for the species it curates (all
 six: homo_sapiens) when it is built; a module folder of an earlier layout whose module
-is not built (or not in the set) is removed. Prints the two environment variables to set
-(stdout, so `eval "$(make -s consumer-layout)"` sets them).
+is not built (or not in the set) is removed. Prints the environment lines for just-dna-lite
+(stdout, so `eval "$(make -s consumer-layout)"` applies them).
 """
 
 from __future__ import annotations
@@ -76,17 +93,35 @@ def ensembl_set(cfg: dict) -> tuple[list[Path], list[str]]:
     return present, missing
 
 
-def modules_yaml(cfg: dict, modules: Path | None, laid_out: list[moduledef.Module]) -> str:
+def consumer_root(cfg: dict) -> Path:
+    """just-dna-lite's own directory for the species: config consumer_dir, else
+    <cache_dir>-consumer; never inside our cache."""
+    base = Path(os.path.expanduser(str(cfg.get("consumer_dir") or f"{cfg['cache_dir']}-consumer"))).absolute()
+    cache = Path(cfg["cache_dir"]).absolute()
+    if base == cache or cache in base.parents:
+        raise Failure(f"consumer_dir {base} is inside the cache {cache}: just-dna-lite writes its own state there; "
+                      "set CONSUMER_DIR (config consumer_dir) to a directory outside it")
+    return base / common.check_name(str(cfg["species"]), "species")
+
+
+def modules_yaml(cfg: dict, modules: Path | None, laid_out: list[moduledef.Module], existing: dict | None,
+                 layout: Path) -> str:
+    """just-dna-lite's working copy: what is there already (modules it registered), with our
+    entries set: the ensembl_source, the local modules source (if any module is laid out;
+    an earlier one of ours is dropped) and the laid-out modules' display metadata."""
     import yaml
 
-    data = {
-        "ensembl_source": {"repo_id": hubclient.ensembl_repo(cfg, str(cfg["species"]))},
-        "sources": [{"url": str(modules), "kind": "collection"}] if modules else [],
-    }
+    data = dict(existing or {})
+    data["ensembl_source"] = {"repo_id": hubclient.ensembl_repo(cfg, str(cfg["species"]))}
+    ours = str(layout / "modules")
+    data["sources"] = [s for s in data.get("sources") or []
+                       if (s.get("url") if isinstance(s, dict) else s) != ours]
     if modules:
-        data["module_metadata"] = {m.name: m.display() for m in laid_out}
-    head = ("# just-dna-lite's module sources, written by prepare-annotations (make consumer-layout):\n"
-            "# the locally prepared modules, no Hub source. Rewritten by each run.\n")
+        data["sources"].append({"url": str(modules), "kind": "collection"})
+        data["module_metadata"] = {**(data.get("module_metadata") or {}), **{m.name: m.display() for m in laid_out}}
+    head = ("# just-dna-lite's modules.yaml working copy (JUST_DNA_MODULES_YAML), kept by prepare-annotations\n"
+            "# (make consumer-layout): merged over just-dna-lite's own modules.yaml, so its settings stay;\n"
+            "# a run updates only the entries of the locally prepared data.\n")
     return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
@@ -119,6 +154,37 @@ def lay_out_modules(cfg: dict, root: Path) -> tuple[Path | None, list[moduledef.
     return (target if laid_out else None), laid_out
 
 
+def read_working_copy(path: Path) -> dict | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise Failure(f"{path}: cannot read just-dna-lite's modules.yaml working copy ({exc}); fix or move it "
+                      "away, then run `make consumer-layout` again") from None
+    if data is not None and not isinstance(data, dict):
+        raise Failure(f"{path}: just-dna-lite's modules.yaml working copy is not a mapping; fix or move it away")
+    return data
+
+
+def link_data(consumer: Path, data: Path) -> None:
+    """<consumer>/ensembl_variations/data -> our data directory (a symbolic link, replaced
+    atomically); a real directory there (just-dna-lite's own download) is never touched."""
+    link = consumer / "ensembl_variations" / "data"
+    if link.exists() and not link.is_symlink():
+        raise Failure(f"{link} is just-dna-lite's own Ensembl data, not a link to ours: move it away, or set "
+                      "CONSUMER_DIR (config consumer_dir) to another directory")
+    if link.is_symlink() and os.readlink(link) == str(data):
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = common.temp_path_for(link)
+    tmp.unlink(missing_ok=True)
+    os.symlink(data, tmp)
+    os.replace(tmp, link)
+
+
 @app.command()
 def layout() -> None:
     """Lay out the species' Parquet set, the built modules and a modules.yaml in
@@ -149,11 +215,17 @@ def layout() -> None:
             + ")")
 
         modules, laid_out = lay_out_modules(cfg, root)
-        common.atomic_write(root / "modules.yaml", modules_yaml(cfg, modules, laid_out).encode(),
+        consumer = consumer_root(cfg)
+        link_data(consumer, data)
+        (root / "modules.yaml").unlink(missing_ok=True)  # where an earlier version wrote it
+        working = consumer / "modules.yaml"
+        common.atomic_write(working, modules_yaml(cfg, modules, laid_out, read_working_copy(working), root).encode(),
                             only_if_changed=True)
-        say(f"{root / 'modules.yaml'}: written; set these for just-dna-lite:")
-    print(f"export JUST_DNA_PIPELINES_CACHE_DIR={shlex.quote(str(root))}")
-    print(f"export JUST_DNA_PIPELINES_ROOT={shlex.quote(str(root))}")
+        say(f"{consumer}: just-dna-lite's cache (its Ensembl data linked to ours) and {working.name} "
+            "(merged over its own); set these for just-dna-lite:")
+    print(f"export JUST_DNA_PIPELINES_CACHE_DIR={shlex.quote(str(consumer))}")
+    print(f"export JUST_DNA_MODULES_YAML={shlex.quote(str(working))}")
+    print("unset JUST_DNA_PIPELINES_ROOT")
 
 
 if __name__ == "__main__":

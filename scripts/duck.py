@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import common
+import outputs
 
 SQL_DIR = common.ROOT / "sql"
 
@@ -69,11 +70,12 @@ def tsv_bytes(table) -> bytes:
     return buf.getvalue().encode()
 
 
-def write_outputs(out_dir: Path, results: dict, finish=None) -> None:
-    """Write every output to a temporary name, then rename them all into place. A result
-    is an Arrow table (.parquet, or TSV otherwise) or bytes. ``finish``, if given, is
-    called with {name: temporary path} once those are written and returns more {name:
-    bytes} (files made from the others, e.g. a manifest of their digests)."""
+def write_outputs(out_dir: Path, results: dict, finish=None) -> dict[Path, dict]:
+    """Write every output to a temporary name, then commit them all into place (synced,
+    renamed, outputs.commit). A result is an Arrow table (.parquet, or TSV otherwise) or
+    bytes. ``finish``, if given, is called with {name: temporary path} once those are
+    written and returns more {name: bytes} (files made from the others, e.g. a manifest of
+    their digests). Returns {path: {"bytes", "sha256"}} for the step log."""
     import pyarrow.parquet as pq
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +84,7 @@ def write_outputs(out_dir: Path, results: dict, finish=None) -> None:
     def write(name: str, value) -> None:
         tmp = common.temp_path_for(out_dir / name)
         temps[name] = tmp
+        outputs.remove_on_stop(tmp)
         if isinstance(value, bytes):
             tmp.write_bytes(value)
         elif name.endswith(".parquet"):
@@ -94,8 +97,8 @@ def write_outputs(out_dir: Path, results: dict, finish=None) -> None:
             write(name, value)
         for name, value in (finish(dict(temps)) if finish else {}).items():
             write(name, value)
-        for name, tmp in temps.items():
-            os.replace(tmp, out_dir / name)
+        outputs.hold("module-commit")
+        return {out_dir / name: outputs.commit(tmp, out_dir / name) for name, tmp in temps.items()}
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)

@@ -309,7 +309,8 @@ def vcf(name: str = typer.Argument(..., help="File name as listed in vcf_urls.js
             if dest.exists() and not cfg["force_download"]:
                 if _still_valid(dest, url, cfg, expected):
                     dest.touch()
-                    rec.update(bytes=dest.stat().st_size, outcome_detail="already complete")
+                    rec.update(bytes=dest.stat().st_size, outcome_detail="already complete",
+                               checksum=str(expected) if expected else None)
                     common.say(f"{name}: already complete")
                     return
                 common.say(f"{name}: no longer matches CHECKSUMS; removed, downloading again")

@@ -18,6 +18,7 @@ import typer
 
 import common
 import fetch
+import outputs
 from common import Failure, Refusal, say
 
 DIGEST_CACHE = "upload_digests.json"  # under the cache root
@@ -157,6 +158,7 @@ class DigestCache:
         self.path = path
         self.entries: dict[str, dict] = {}
         self.dirty = False
+        self.read_now: set[str] = set()  # files whose bytes this run has read (not from the cache)
         try:
             self.entries = json.loads(path.read_text())
         except FileNotFoundError:
@@ -174,6 +176,7 @@ class DigestCache:
         self.entries[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
                              "sha256": sha256, "git_sha1": git_sha1}
         self.dirty = True
+        self.read_now.add(key)
         return sha256, git_sha1
 
     def save(self) -> None:
@@ -206,6 +209,34 @@ def hash_file(path: Path, size: int) -> tuple[str, str]:
     finally:
         progress.close()
     return sha256.hexdigest(), sha1.hexdigest()
+
+
+def check_bytes(items: list[Item], cache: DigestCache | None = None) -> None:
+    """Hash the bytes of each local file about to be sent (not from the digest cache, which
+    cannot see bit rot under an unchanged size and mtime; a file ``cache`` read in this run
+    is not read twice) and refuse, naming them, the files whose bytes are not those
+    recorded when they were written, or not those hashed for the plan. A file with no
+    record is sent with a warning."""
+    bad = []
+    for item in items:
+        if item.local is None:
+            continue
+        if cache is not None and item.sha256 and str(item.local.resolve()) in cache.read_now:
+            sha256, git_sha1 = item.sha256, item.git_sha1
+        else:
+            sha256, git_sha1 = hash_file(item.local, item.local.stat().st_size)
+        problem = outputs.check(item.local, sha256)
+        if problem is None and item.sha256 and sha256 != item.sha256:
+            problem = (f"{item.local}: its bytes changed after they were hashed for the plan "
+                       f"(SHA-256 {sha256[:12]}…, {item.sha256[:12]}… before)")
+        if problem:
+            bad.append(problem)
+        elif outputs.recorded(item.local) is None and item.local.suffix == ".parquet":
+            say(f"warning: {item.local}: no size and SHA-256 were recorded when it was written (made by an "
+                "earlier version, or elsewhere): its bytes cannot be checked against what was written")
+        item.sha256, item.git_sha1 = sha256, git_sha1
+    if bad:
+        raise Refusal("refusing to upload: " + "; ".join(bad) + ". Nothing was sent.")
 
 
 def fill_digests(items: list[Item], cache: DigestCache) -> None:

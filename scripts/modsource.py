@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
 import shutil
 import sqlite3
 from pathlib import Path
 
 import common
+import outputs
 from common import Failure
 from moduledef import Module
 
@@ -150,11 +150,20 @@ def sha256(path: Path) -> str:
 
 # --- fetching -------------------------------------------------------------------------------
 
+def local_files(source: str) -> list[Path]:
+    """The file a source or logo setting names when it is a local path (its data), else []."""
+    if "://" in source and not source.startswith("file://"):
+        return []
+    return [Path(source.removeprefix("file://")).expanduser()]
+
+
 def fetch_to(source: str, dest: Path, cfg: dict, check_fn, what: str) -> dict:
     """Fetch ``source`` (an http(s) URL, resumable, see fetch.py) or copy it (a local path or
-    file:// URL) to ``dest``: through a temporary sibling, checked by ``check_fn(tmp, label)``,
-    then renamed. Returns what the step log records (bytes, sha256, and the transfer's)."""
+    file:// URL) to ``dest``: through a temporary sibling (removed by a stop), checked by
+    ``check_fn(tmp, label)``, then committed (synced, renamed: outputs.commit). Returns what
+    the step log records (bytes, sha256, and the transfer's)."""
     tmp = common.temp_path_for(dest)
+    outputs.remove_on_stop(tmp, *(tmp.with_name(tmp.name + ext) for ext in (".part", ".part.json")))
     record: dict = {}
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -173,8 +182,7 @@ def fetch_to(source: str, dest: Path, cfg: dict, check_fn, what: str) -> dict:
                 raise Failure(f"{local}: no such file ({what})")
             shutil.copyfile(local, tmp)
         check_fn(tmp, source)
-        os.replace(tmp, dest)
-        record.update(bytes=dest.stat().st_size, sha256=sha256(dest))
+        record.update(outputs.commit(tmp, dest))
     finally:
         tmp.unlink(missing_ok=True)
     return record

@@ -30,6 +30,7 @@ import duck
 import modcard
 import moduledef
 import modsource
+import outputs
 from common import Failure
 from ensembl_set import ensembl_files, ensembl_rows
 from moduledef import Module
@@ -119,11 +120,15 @@ def fetch_step(cfg: dict, module: Module) -> dict:
     source = module.url(cfg)
     record.update(source=source, **modsource.fetch_to(
         source, module.source_path(cfg), cfg, lambda p, label: modsource.check(module, p, label), f"{module.name}_url"))
+    record["written"] = {module.source_path(cfg): {k: record[k] for k in ("bytes", "sha256")}}
+    if keep is not None:
+        record["written"][keep] = {k: record["logo"][k] for k in ("bytes", "sha256")}
     return record
 
 
-def hits_step(cfg: dict, parquet: Path, dest: Path) -> tuple[int, int]:
-    """The map step for every module of the set: (hits, rows of the Parquet file)."""
+def hits_step(cfg: dict, parquet: Path, dest: Path) -> tuple[int, int, dict]:
+    """The map step for every module of the set: (hits, rows of the Parquet file, {dest:
+    its size and SHA-256})."""
     import modbuild
 
     modules = moduledef.selected(cfg)
@@ -135,12 +140,13 @@ def hits_step(cfg: dict, parquet: Path, dest: Path) -> tuple[int, int]:
     if not parquet.is_file():
         raise Failure(f"{parquet}: no such Ensembl Parquet file")
     table, rows = modbuild.make_hits(cfg, sources, str(parquet))
-    duck.write_outputs(dest.parent, {dest.name: table})
-    return table.num_rows, rows
+    outputs.hold("hits-write")
+    return table.num_rows, rows, duck.write_outputs(dest.parent, {dest.name: table})
 
 
-def build_step(cfg: dict, module: Module, paths: list[str], source: Path) -> tuple[dict, dict]:
-    """The tables and everything beside them, checked, written together."""
+def build_step(cfg: dict, module: Module, paths: list[str], source: Path) -> tuple[dict, dict, dict]:
+    """The tables and everything beside them, checked, written together: (results, facts,
+    {path: size and SHA-256} of what was written)."""
     import modbuild
 
     results, facts = modbuild.build_tables(cfg, module, source, paths)
@@ -154,8 +160,8 @@ def build_step(cfg: dict, module: Module, paths: list[str], source: Path) -> tup
         return {"manifest.json": modcard.manifest(module, cfg, tables, logo),
                 "metadata.yaml": modcard.metadata(module, cfg, logo)}
 
-    duck.write_outputs(module.dir(cfg), results, finish)
-    return results, facts
+    outputs.hold("module-build")
+    return results, facts, duck.write_outputs(module.dir(cfg), results, finish)
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -167,9 +173,16 @@ def fetch(name: str = MODULE_ARG) -> None:
     with common.exit_on_failure(name):
         module = moduledef.get(name)
         moduledef.refuse_species(cfg, [module])
-        dest = module.source_path(cfg)
-        with common.step(module.log_path(cfg), f"{name}-fetch", dest) as rec:
-            rec.update(fetch_step(cfg, module))
+        dest, log = module.source_path(cfg), module.log_path(cfg)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with outputs.guarded(cfg, dest, f"{dest}: interrupted; nothing fetched",
+                             inputs=modsource.local_files(module.url(cfg))) as made:
+            if made:
+                common.say(f"{dest.name}: made meanwhile by another process; nothing to do")
+                return
+            with common.step(log, f"{name}-fetch", dest) as rec:
+                rec.update(fetch_step(cfg, module))
+                rec["written"] = outputs.written(log, rec["written"])
     common.say(f"{dest}: {common.human_bytes(dest.stat().st_size)} from {module.url(cfg)}")
 
 
@@ -195,10 +208,18 @@ def hits(parquet: Path = typer.Argument(..., help="One Ensembl Parquet file"),
     """The map step: write PARQUET's records of the curated rsids of every module of the set to DEST
     (small; `build` given the hits files of a set makes the same tables as given the set)."""
     cfg = common.load_config()
-    with common.exit_on_failure(dest):
-        with common.step(moduledef.hits_log(cfg), "modules-hits", dest) as rec:
-            found, rows = hits_step(cfg, parquet, dest)
-            rec.update(rows=rows, hits=found, bytes=dest.stat().st_size, modules=cfg["modules"])
+    log = moduledef.hits_log(cfg)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with common.exit_on_failure(dest), \
+            outputs.guarded(cfg, dest, f"{dest}: interrupted; no hits file written",
+                            inputs=[parquet, *(m.source_path(cfg) for m in moduledef.selected(cfg))]) as made:
+        if made:
+            common.say(f"{dest.name}: made meanwhile by another process; nothing to do")
+            return
+        with common.step(log, "modules-hits", dest) as rec:
+            found, rows, digests = hits_step(cfg, parquet, dest)
+            rec.update(rows=rows, hits=found, bytes=digests[dest]["bytes"], modules=cfg["modules"],
+                       written=outputs.written(log, digests))
     common.say(f"{dest}: {found} record(s) of curated rsids in {rows:,} rows of {parquet.name}")
 
 
@@ -214,18 +235,27 @@ def build(name: str = MODULE_ARG, files: list[Path] = FILES_ARG,
     with common.exit_on_failure(name):
         module = moduledef.get(name)
         moduledef.refuse_species(cfg, [module])
-    out_dir = module.dir(cfg)
+    out_dir, log = module.dir(cfg), module.log_path(cfg)
+    source = source or module.source_path(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with common.step(module.log_path(cfg), name, out_dir) as rec:
-            source = source or module.source_path(cfg)
-            if not source.exists():
-                raise Failure(f"{source}: missing; run `make {name}` (or `modules.py fetch {name}`) first")
-            paths = resolve_files(cfg, files, ensembl)
-            results, facts = build_step(cfg, module, paths, source)
-            rec.update(facts)
-            rec.update({name.split(".")[0] + "_rows": t.num_rows for name, t in results.items()})
-            rec["unresolved_by_reason"] = dict(Counter(results["unresolved.tsv"].column("reason").to_pylist()))
-            rec["conflicts_by_reason"] = dict(Counter(results["conflicts.tsv"].column("reason").to_pylist()))
+        with outputs.guarded(cfg, out_dir, f"{name}: interrupted; no table written (earlier ones removed)",
+                             [out_dir / n for n in moduledef.OUTPUTS],
+                             inputs=[source, out_dir / "inputs.txt", *(files or [])]) as made:
+            if made:
+                common.say(f"{name}: the tables were made meanwhile by another process; nothing to do")
+                return
+            outputs.call_on_stop(lambda: remove_outputs(out_dir))
+            with common.step(log, name, out_dir) as rec:
+                if not source.exists():
+                    raise Failure(f"{source}: missing; run `make {name}` (or `modules.py fetch {name}`) first")
+                paths = resolve_files(cfg, files, ensembl)
+                results, facts, digests = build_step(cfg, module, paths, source)
+                rec.update(facts)
+                rec.update({n.split(".")[0] + "_rows": t.num_rows for n, t in results.items()})
+                rec["unresolved_by_reason"] = dict(Counter(results["unresolved.tsv"].column("reason").to_pylist()))
+                rec["conflicts_by_reason"] = dict(Counter(results["conflicts.tsv"].column("reason").to_pylist()))
+                rec["written"] = outputs.written(log, digests)
     except BaseException as exc:  # noqa: BLE001 - whatever the cause, no output is left
         remove_outputs(out_dir)
         if isinstance(exc, Failure):

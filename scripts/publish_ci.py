@@ -28,7 +28,7 @@ import common
 import hubcard
 from common import Failure, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
-                 branch_files, check_species, commit_message, connect, decide, fill_digests, hash_file,
+                 branch_files, check_bytes, check_species, commit_message, connect, decide, fill_digests,
                  hub_call, main_guard, print_plan, remote_state, short, species_repo, unchanged)
 from hubcard import natural_key
 
@@ -43,7 +43,9 @@ def leg_report(path: Path) -> dict:
     """The facts of one Parquet file a leg reports: parquet_facts + SHA-256 + the first
     record (the card's example), everything the gather needs without the file."""
     facts = hubcard.parquet_facts(path)
-    facts["sha256"], _ = hash_file(path, facts["size"])
+    item = Item(path.name, local=path)
+    check_bytes([item])  # the bytes reported (and staged) are those written
+    facts["sha256"] = item.sha256
     record = hubcard.first_record(path)
     facts["first_record"] = ({"chrom": str(record["chrom"]), "start": int(record["start"])}
                              if record else None)
@@ -134,7 +136,7 @@ def stage(parquet: Path = typer.Argument(..., help="One Parquet file of the spec
             check_species(cfg, api, repo_id, species, "main")
             hub_call(cfg, f"creating the branch {branch}",
                      lambda: api.create_branch(repo_id, branch=branch, repo_type=REPO_TYPE, exist_ok=True))
-            fill_digests([item], DigestCache(Path(cfg["cache_dir"]) / DIGEST_CACHE))
+            check_bytes([item])  # its digests, from the bytes staged: those written
 
             def attempt():  # several legs commit to the branch at once: look again on every try
                 remote = branch_files(api, repo_id, branch, [item.path_in_repo])
@@ -164,6 +166,20 @@ def stage(parquet: Path = typer.Argument(..., help="One Parquet file of the spec
     main_guard(go)
 
 
+def differences(facts: list[dict], paths: list[str], remote: dict) -> list[str]:
+    """How the remote files (RepoFile by path) differ from the legs' reports: [] when each
+    is there with the reported size and LFS SHA-256."""
+    wrong = []
+    for f, path in zip(facts, paths):
+        found = remote.get(path)
+        if found is None:
+            wrong.append(f"{path} is missing")
+        elif found.lfs is None or found.lfs.sha256 != f["sha256"] or found.size != f["size"]:
+            wrong.append(f"{path} differs from its leg's report (size {found.size} vs {f['size']}, "
+                         f"sha256 {(found.lfs.sha256 if found.lfs else 'not LFS')[:12]} vs {f['sha256'][:12]})")
+    return wrong
+
+
 @app.command()
 def gather(reports: Path = typer.Argument(..., help="Directory holding the legs' JSON reports"),
            plan: Path = typer.Option(..., help="The JSON of `make targets-json` (the planned files)"),
@@ -190,18 +206,15 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
         api, notes = connect(cfg, repo_id, dry_run)
         paths = [f"data/{f['name']}" for f in facts]
         staged = hub_call(cfg, "reading the staging branch", lambda: branch_files(api, repo_id, branch, paths))
-        if staged is None:
-            raise Failure(f"datasets/{repo_id} has no branch {branch}: the legs staged nothing "
-                          "(publishing off, or all legs failed); nothing was published")
-        wrong = []
-        for f, path in zip(facts, paths):
-            remote = staged.get(path)
-            if remote is None:
-                wrong.append(f"{path} is missing")
-            elif remote.lfs is None or remote.lfs.sha256 != f["sha256"] or remote.size != f["size"]:
-                wrong.append(f"{path} differs from its leg's report (size {remote.size} vs {f['size']}, "
-                             f"sha256 {(remote.lfs.sha256 if remote.lfs else 'not LFS')[:12]} vs {f['sha256'][:12]})")
-        if wrong:
+        on_main = None
+        if staged is None:  # a gather run again after it published (and deleted the branch)?
+            on_main = hub_call(cfg, "reading main", lambda: branch_files(api, repo_id, "main", paths)) or {}
+            if differences(facts, paths, on_main):
+                raise Failure(f"datasets/{repo_id} has no branch {branch}: the legs staged nothing "
+                              "(publishing off, or all legs failed); nothing was published")
+            say(f"datasets/{repo_id} has no branch {branch}, and main already holds the {len(paths)} reported "
+                "file(s): an earlier gather published them")
+        elif wrong := differences(facts, paths, staged):
             raise Failure(f"the staging branch datasets/{repo_id}@{branch} does not hold the planned files: "
                           + "; ".join(wrong) + "; main is unchanged")
         check_species(cfg, api, repo_id, species, "main")
@@ -268,7 +281,7 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
         with common.step(log, "upload-gather", f"datasets/{repo_id}") as rec:
             rec.update(repo=repo_id, branch=branch, files=len(facts))
             publish_once(rec)
-            if not keep_branch:
+            if not keep_branch and on_main is None:
                 try:
                     hub_call(cfg, f"deleting the branch {branch}",
                              lambda: api.delete_branch(repo_id, branch=branch, repo_type=REPO_TYPE))

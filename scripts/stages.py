@@ -21,6 +21,7 @@ import common
 import config
 import flow
 import modstages
+import outputs
 from state import UP, Row, StepLog, iso, live_temp, lock_held, make_file_text, mtime, one_line, parquet_footer, \
     read_text
 
@@ -128,12 +129,15 @@ def parquet_row(cfg: dict, e, vcf: Row, log: StepLog, listing_changed: bool, sum
     if (tmp := live_temp(e.parquet)) is not None:
         p.state = "running"
         p.progress = {"bytes": os.stat(tmp).st_size if mtime(tmp) else 0, "total": None, "percent": None}
+    elif lock_held(outputs.lock_path(cfg, e.parquet)):
+        p.state = "running"  # a conversion holds the target's lock (not yet writing)
     t_p = mtime(e.parquet)
     if t_p is not None:
         if vcf.remade:
             p.stale("listing changed" if listing_changed else f"VCF {vcf.state}")
-        elif mtime(e.vcf) > t_p:
-            p.stale("VCF newer")
+        elif (t_v := mtime(e.vcf)) > t_p:
+            future = t_v > time.time_ns() + 2e9  # (vcf2parquet dates it now, with a warning)
+            p.stale(f"VCF newer (dated in the future, {iso(t_v)})" if future else "VCF newer")
         if any((t_c := mtime(c)) is not None and t_c > t_p for c in CONVERTER):
             p.stale("converter changed")
         p.rows, kv = parquet_footer(e.parquet)
@@ -146,7 +150,38 @@ def parquet_row(cfg: dict, e, vcf: Row, log: StepLog, listing_changed: bool, sum
             p.checksum_verified = None if listed is None else str(listed) == kv["source_checksum"]
         p.extra["release"] = kv.get("ensembl_release")
     p.settle()
+    if p.checksum_verified is False and p.state == UP:  # never published (upload.ensembl_files)
+        p.state, p.error = "failed", (f"converted from a VCF that does not match CHECKSUMS; rebuild it with "
+                                      f"`{outputs.rebuild_hint(e.parquet)}`")
     return p
+
+
+# --- what is on disk beyond the rules: leftovers, damage ------------------------------------
+
+def disk_checks(cfg: dict, rows: list[Row], log: StepLog) -> None:
+    """For every row: the temporaries that dead processes left beside its file (removed by
+    the next run of the target), and whether its bytes are known to differ from those
+    written: its size against the size recorded then, or the last `make verify` (status
+    itself reads no file's bytes). Such a file is failed, with the command that rebuilds it."""
+    runs = log.records(common.vcf_dir(cfg), "verify")
+    last = runs[-1] if runs else {}
+    damaged = set(last.get("damaged") or [])
+    for row in rows:
+        for path, pid, alive in outputs.temporaries(row.path):
+            if not alive:
+                row.leftovers.append({"path": os.path.relpath(path, cfg["cache_dir"]), "pid": pid,
+                                      "bytes": outputs.disk_bytes(path)})
+        if row.state in ("running", "partial") or (t := mtime(row.path)) is None:
+            continue
+        entry = outputs.recorded(row.path)
+        size = os.stat(row.path).st_size
+        if entry and size != entry["bytes"]:
+            row.state, row.error = "failed", (f"{size:,} bytes, {entry['bytes']:,} when it was written: damaged; "
+                                              f"rebuild it with `{outputs.rebuild_hint(row.path)}`")
+        elif str(row.path) in damaged and (last.get("time") or "") >= (iso(t) or ""):
+            row.state, row.error = "failed", (f"`make verify` found its bytes differ from those written "
+                                              f"({last.get('time')}); rebuild it with "
+                                              f"`{outputs.rebuild_hint(row.path)}`")
 
 
 # --- uploads, resources, totals -----------------------------------------------------------
@@ -230,6 +265,7 @@ def collect(cfg: dict) -> dict:
         pq_rows.append(parquet_row(cfg, e, vcf_rows[-1], log, found.listing_changed, sums))
     release = found.release or next((p.extra["release"] for p in pq_rows if p.extra.get("release")), None)
     rows = [found.row, *vcf_rows, *pq_rows, *modstages.module_rows(cfg, pq_rows, log)]
+    disk_checks(cfg, rows, log)
     docs = [r.as_dict(cache) for r in rows]
     used = resources(rows)
     discover_ok = [x for x in found.row.step_records if x.get("outcome") == "ok"]

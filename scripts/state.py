@@ -11,10 +11,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import outputs
 
 UP = "up to date"
 HISTORY = 5  # step records kept per row
@@ -69,28 +70,12 @@ def lock_held(path: Path) -> bool:
         os.close(fd)
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def live_temp(path: Path) -> Path | None:
     """The temporary file of a running writer of ``path`` (common.temp_path_for names it
     .<name>.<pid>.tmp) whose process is alive, or None."""
-    rx = re.compile(re.escape(f".{path.name}.") + r"(\d+)\.tmp")
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return None
-    for name in names:
-        m = rx.fullmatch(name)
-        if m and pid_alive(int(m.group(1))):
-            return path.parent / name
+    for temp, _, alive in outputs.temporaries(path):
+        if alive and temp.name.endswith(".tmp"):
+            return temp
     return None
 
 
@@ -170,6 +155,7 @@ class Row:
     progress: dict | None = None
     step_records: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    leftovers: list[dict] = field(default_factory=list)  # temporaries of dead processes
 
     @property
     def exists(self) -> bool:
@@ -229,7 +215,7 @@ class Row:
             "peak_rss_bytes": built_by.get("peak_rss_bytes") if built_by and st else None,
             "checksum_verified": self.checksum_verified, "error": self.error,
             "progress": self.progress, "history": self.step_records[-HISTORY:],
-            "release": self.extra.get("release"),
+            "release": self.extra.get("release"), "leftovers": self.leftovers,
             "module": self.extra.get("module"),
         }
 

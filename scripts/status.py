@@ -59,12 +59,14 @@ def render(doc: dict, colour: bool) -> str:
             note.append(f"{human(p['bytes'])}" + (f" of {human(p['total'])} ({p['percent']}%)" if p["total"] else ""))
         if r["error"]:
             note.append(r["error"])
+        if r["leftovers"]:
+            n = len(r["leftovers"])
+            note.append(f"{n} temporar{'y' if n == 1 else 'ies'} of a dead process "
+                        f"({human(sum(x['bytes'] for x in r['leftovers']))}), removed by its next run")
         if r["checksum_verified"] is True:
-            note.append("checksum OK")
+            note.append("checksum OK" if r["stage"] == "vcf" else "from a VCF matching CHECKSUMS")
         elif r["checksum_verified"] is False and r["stage"] == "vcf":
             note.append("size checked only")
-        elif r["checksum_verified"] is False:
-            note.append("checksum differs from CHECKSUMS")
         secs = "" if r["seconds"] is None else f"{r['seconds']:.1f}"
         rows = "" if r["rows"] is None else f"{r['rows']:,}"
         state = paint(r["state"], f"{r['state']:<10}")

@@ -101,38 +101,101 @@ def mismatch(path: Path, expected: Sum) -> str | None:
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 
 
-@app.command()
-def verify() -> None:
-    """Re-check every downloaded VCF of the species against CHECKSUMS; remove the
-    corrupted ones so that the next `make download` fetches only those again."""
-    cfg = common.load_config()
+def source_mismatch(parquet: Path, name: str, table: dict[str, Sum] | None) -> str | None:
+    """A sentence when ``parquet`` was converted from a VCF ``name`` whose checksum (the
+    source_checksum in its footer) is not the one CHECKSUMS lists, else None."""
+    if not table or name not in table:
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        got = (pq.read_metadata(parquet).metadata or {}).get(b"source_checksum")
+    except Exception:  # noqa: BLE001 - an unreadable footer is for the other checks to report
+        return None
+    if got is None or got.decode() == str(table[name]):
+        return None
+    return (f"{parquet}: converted from a {name} whose checksum {got.decode()} does not match CHECKSUMS "
+            f"({table[name]}); rebuild it with `make {parquet} FORCE=1`")
+
+
+def check_vcfs(cfg: dict, table: dict[str, Sum] | None) -> tuple[int, int]:
+    """Each downloaded VCF against CHECKSUMS; the corrupted ones are removed. Returns
+    (files checked, files removed)."""
     vdir, sums_file = common.vcf_dir(cfg), common.checksums_path(cfg)
-    table = load_checksums(sums_file)
     files = sorted(vdir.glob("*.vcf.gz")) if vdir.is_dir() else []
     if not files:
         common.say(f"no downloaded VCFs in {vdir}")
-        return
+        return 0, 0
     if table is None:
         common.say(f"warning: {sums_file} is missing (the server published none): nothing to verify "
-                   "against; downloads were checked by size only")
-        return
+                   "the VCFs against; downloads were checked by size only")
+        return 0, 0
     bad = 0
-    with common.step(common.step_log_path(cfg), "verify", vdir) as rec:
-        for path in files:
-            expected = table.get(path.name)
-            if expected is None:
-                common.say(f"{path.name}: not listed in {sums_file}, skipped")
-                continue
-            problem = mismatch(path, expected)
-            if problem:
-                bad += 1
-                path.unlink()
-                common.say(f"{problem}; removed")
-            else:
-                common.say(f"{path.name}: OK ({expected})")
-        rec.update(files=len(files), corrupted=bad)
-    if bad:
-        common.die(f"{bad} corrupted file(s) removed; `make download` fetches them again")
+    for path in files:
+        expected = table.get(path.name)
+        if expected is None:
+            common.say(f"{path.name}: not listed in {sums_file}, skipped")
+            continue
+        problem = mismatch(path, expected)
+        if problem:
+            bad += 1
+            path.unlink()
+            common.say(f"{problem}; removed")
+        else:
+            common.say(f"{path.name}: OK ({expected})")
+    return len(files), bad
+
+
+def check_outputs(cfg: dict, table: dict[str, Sum] | None) -> tuple[int, list[tuple[Path, str]]]:
+    """Every output whose size and SHA-256 a step recorded (the species' Parquet set, the
+    modules' hits and tables) against its bytes now, and each Parquet of the discovery
+    manifest against the checksum its VCF should have had. Returns (files checked,
+    [(file, what is wrong)]); nothing is removed."""
+    import outputs
+
+    logs = [common.step_log_path(cfg), *sorted((Path(cfg["cache_dir"]) / "modules").glob("*/steps.jsonl"))]
+    recorded = {path for log in logs for path in outputs.records(log) if path.is_file()}
+    problems = []
+    try:
+        entries = common.manifest(cfg)
+    except common.Failure:
+        entries = []
+    for e in entries:
+        if not e.parquet.is_file():
+            continue
+        if e.parquet not in recorded:
+            common.say(f"warning: {e.parquet.name}: no size and SHA-256 were recorded when it was written "
+                       f"(made by an earlier version?): its bytes cannot be checked; "
+                       f"`make {e.parquet} FORCE=1` converts it again and records them")
+        if problem := source_mismatch(e.parquet, e.name, table):
+            problems.append((e.parquet, problem))
+    for path in sorted(recorded):
+        if problem := outputs.check(path):
+            problems.append((path, problem))
+        else:
+            common.say(f"{path.name}: OK (as written)")
+    return len(recorded), problems
+
+
+@app.command()
+def verify() -> None:
+    """Re-check every downloaded VCF of the species against CHECKSUMS and remove the
+    corrupted ones, so that the next `make download` fetches only those again; then check
+    every output against the size and SHA-256 recorded when it was written, and each
+    Parquet against its VCF's checksum, naming those that differ (and the command that
+    rebuilds each)."""
+    cfg = common.load_config()
+    table = load_checksums(common.checksums_path(cfg))
+    with common.step(common.step_log_path(cfg), "verify", common.vcf_dir(cfg)) as rec:
+        files, bad = check_vcfs(cfg, table)
+        checked, problems = check_outputs(cfg, table)
+        rec.update(files=files, corrupted=bad, outputs=checked, damaged=[str(path) for path, _ in problems])
+    for _, problem in problems:
+        common.say(f"error: {problem}")
+    if bad or problems:
+        common.die("; ".join(([f"{bad} corrupted VCF(s) removed; `make download` fetches them again"] if bad else [])
+                             + ([f"{len(problems)} output(s) differ from what was written or checked; "
+                                 "rebuild each with the command named above"] if problems else [])))
 
 
 @app.command("sum")

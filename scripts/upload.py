@@ -34,10 +34,12 @@ import common
 import hubcard
 import modcard
 import moduledef
+import outputs
+import sumcheck
 from common import Failure, Refusal, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
-                       check_species, commit_message, connect, decide, fill_digests, hub_call, main_guard,
-                       print_plan, remote_state, repo_files, short, species_repo, stale_items)
+                       check_bytes, check_species, commit_message, connect, decide, fill_digests, hub_call,
+                       main_guard, print_plan, remote_state, repo_files, short, species_repo, stale_items)
 from hubcard import natural_key
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -57,6 +59,11 @@ def ensembl_files(cfg: dict, allow_partial: bool = False) -> tuple[list[Path], l
         raise Failure(f"{exc} (`make parquet` discovers, downloads and converts)") from None
     if not found.entries:
         raise Failure(f"{common.urls_json(cfg)} lists no files: nothing to publish")
+    sums = sumcheck.load_checksums(common.checksums_path(cfg))
+    for e in [e for e in found.ready if sumcheck.source_mismatch(e.parquet, e.name, sums)]:
+        found.ready.remove(e)  # a VCF known not to match CHECKSUMS is never published
+        found.not_ready.append((e, f"converted from a {e.name} that does not match CHECKSUMS; "
+                                   f"`make {e.parquet} FORCE=1` converts it again"))
     if found.not_ready and not allow_partial:
         raise Failure(f"{found.problem()}. Run `make parquet` first, or pass --allow-partial to "
                       f"publish the {len(found.ready)} that are ready (the card then lists what is included)")
@@ -79,6 +86,9 @@ def module_items(cfg: dict, module: moduledef.Module) -> list[Item]:
     missing = [p.name for p in files if not p.is_file()]
     if missing:
         raise Failure(f"{folder} has no {', '.join(missing)}: run `make {module.name}` first")
+    damaged = [problem for p in files if (problem := outputs.check(p))]  # the bytes against those written
+    if damaged:
+        raise Refusal("refusing to upload: " + "; ".join(damaged) + ". Nothing was sent.")
     try:
         attested = {e["name"]: e for e in json.loads((folder / "manifest.json").read_text())["artifact"]["files"]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -158,6 +168,7 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
     stale = listed_stale(head)
     for item in items:
         decide(item, remote.get(item.path_in_repo))
+    check_bytes([i for i in items if i.action == "upload"], cache)  # what is sent is what was written
     print_plan(repo_id, head, [*stale, *items], notes, aside)
     record["uploaded"] = [{"path": i.path_in_repo, "bytes": i.size, "reason": i.reason}
                           for i in items if i.action == "upload"]

@@ -28,7 +28,6 @@ import functools
 import os
 import re
 import shutil
-import tempfile
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from typing import Iterator
 import typer
 
 import common
+import outputs
 import sumcheck
 from vcftext import PIECE_BYTES, Header, Piece, Reader, diagnose, pieces
 
@@ -142,8 +142,10 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
 
     reader = Reader(vcf)
     out.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{out.stem}.", suffix=".pieces", dir=out.parent))
+    workdir = common.temp_path_for(out, ".pieces")
     tmp = common.temp_path_for(out)
+    outputs.remove_on_stop(tmp, workdir)  # (under outputs.guarded: what a stop removes)
+    workdir.mkdir()
     failure: list[BaseException] = []
     try:
         head, rest = reader.header()
@@ -182,6 +184,10 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
                         yield queue.popleft().result()
                 while queue:
                     yield queue.popleft().result()
+            except GeneratorExit:  # closed by polars: not a failure of ours
+                for fut in queue:
+                    fut.cancel()
+                raise
             except BaseException as exc:
                 failure.append(exc)
                 for fut in queue:
@@ -219,8 +225,9 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
         metadata["source_checksum"] = str(sumcheck.file_sum(vcf))  # of the file converted
         metadata["source_checksum_algorithm"] = "BSD sum (checksum, 1K blocks), as in Ensembl CHECKSUMS"
         if (listed := checksum_of(vcf)) and listed != metadata["source_checksum"]:
-            common.say(f"warning: {vcf}: checksum {metadata['source_checksum']} differs from CHECKSUMS "
-                       f"({listed}); `make verify` removes such files")
+            raise common.Failure(f"{vcf}: checksum {metadata['source_checksum']} does not match CHECKSUMS "
+                                 f"({listed}): not converted. `make verify` removes it, then `make parquet` "
+                                 "downloads it again and converts it")
         try:
             frame.sink_parquet(tmp, compression="zstd", engine="streaming", metadata=metadata)
             if failure:  # the stream ended on a refusal; the writer has closed the file
@@ -239,8 +246,10 @@ def convert(vcf: Path, out: Path, threads: int = 0, piece_bytes: int = PIECE_BYT
         import pyarrow.parquet as pq
 
         rows = pq.ParquetFile(tmp).metadata.num_rows
-        os.replace(tmp, out)
-        return {"rows": rows, "bytes": out.stat().st_size, "threads": threads,
+        outputs.hold("vcf2parquet-commit")
+        digest = outputs.commit(tmp, out)
+        outputs.hold("vcf2parquet-committed")
+        return {"rows": rows, "bytes": digest["bytes"], "threads": threads, "digest": digest,
                 **({"samples_dropped": head.samples} if head.samples else {})}
     finally:
         reader.close()
@@ -272,10 +281,17 @@ def main(
                 raise common.Failure(f"{vcf}: no such file")
             import polars_bio  # noqa: F401 - imported before the clock starts (~0.5 s)
 
-            t0 = time.perf_counter()
-            with common.step(log, "vcf2parquet", out) as rec:
-                rec["source"] = str(vcf)
-                rec.update(convert(vcf, out, threads, int(piece_mib * 2**20)))
+            outputs.clamp_future_mtime(vcf)
+            with outputs.guarded(cfg, out, f"{vcf}: interrupted; no Parquet written", inputs=[vcf]) as made:
+                if made:
+                    common.say(f"{out.name}: made meanwhile by another process; nothing to do")
+                    return
+                t0 = time.perf_counter()
+                with common.step(log, "vcf2parquet", out) as rec:
+                    rec["source"] = str(vcf)
+                    facts = convert(vcf, out, threads, int(piece_mib * 2**20))
+                    digest = facts.pop("digest")
+                    rec.update(facts, written=outputs.written(log, {out: digest}))
             secs = time.perf_counter() - t0
             common.say(f"{vcf.name} -> {out.name}: {rec['rows']:,} rows, {common.human_bytes(rec['bytes'])}, "
                        f"{secs:.1f} s ({rec['rows'] / max(secs, 1e-9):,.0f} rows/s), {rec['threads']} threads, "

@@ -77,9 +77,122 @@ def discovery(cache: Path, names: list[str], species: str = SPECIES) -> None:
 
 
 def env_of(result) -> dict[str, str]:
+    """The environment lines printed for just-dna-lite: two exports and `unset JUST_DNA_PIPELINES_ROOT`."""
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith("export ") for line in lines), result.stdout
-    return dict(shlex.split(line)[1].split("=", 1) for line in lines)
+    assert lines[-1] == "unset JUST_DNA_PIPELINES_ROOT", result.stdout
+    assert len(lines) == 3 and all(line.startswith("export ") for line in lines[:2]), result.stdout
+    return dict(shlex.split(line)[1].split("=", 1) for line in lines[:2])
+
+
+# just-dna-lite's settings as it ships them (the keys and values of its modules.yaml at
+# 88f0e0e, written out here): what a consumer-layout must leave as they are.
+SHIPPED = """
+quality_filters: {pass_filters: [PASS, "."], min_depth: 10, min_qual: 20}
+immutable_mode: {enabled: false, allow_zenodo_import: false}
+registries:
+  - {key: prod, label: Just-DNA Registry, url: "https://module-registry.just-dna.life", mode: prod,
+     token_env: REGISTRY_TOKEN}
+  - {key: polygon, label: Polygon (test), url: "https://module-polygon.just-dna.life", mode: test,
+     token_env: REGISTRY_TOKEN_POLYGON}
+ensembl_source: {repo_id: just-dna-seq/ensembl_variations}
+sources: [{url: just-dna-seq/annotators, kind: collection}]
+module_metadata:
+  longevitymap: {title: Longevity Map, icon: heart-pulse}
+  coronary: {title: Coronary, icon: heart}
+"""
+
+
+def consumer_settings(env: dict[str, str], shipped: Path) -> dict:
+    """The settings just-dna-lite loads in ``env`` (module_config._default_config_path,
+    _working_config_path, _load_config and _merge_config at 88f0e0e, restated): the defaults
+    are <JUST_DNA_PIPELINES_ROOT>/modules.yaml when that file exists, else its own shipped
+    file; the working copy JUST_DNA_MODULES_YAML, when there is one, is merged over them:
+    sources by url and registries by key (the defaults' entries first), module_metadata by
+    name, any other key replaced."""
+    root = env.get("JUST_DNA_PIPELINES_ROOT")
+    default = Path(root) / "modules.yaml" if root and (Path(root) / "modules.yaml").exists() else shipped
+    merged = yaml.safe_load(default.read_text()) or {}
+    working = Path(env["JUST_DNA_MODULES_YAML"]) if env.get("JUST_DNA_MODULES_YAML") else None
+    if working is None or not working.exists():
+        return merged
+    for key, value in (yaml.safe_load(working.read_text()) or {}).items():
+        if key in ("sources", "registries") and isinstance(value, list):
+            field = "url" if key == "sources" else "key"
+            by: dict = {}
+            for entry in list(merged.get(key) or []) + value:
+                by[str(entry.get(field) if isinstance(entry, dict) else entry)] = entry
+            merged[key] = list(by.values())
+        elif key == "module_metadata" and isinstance(value, dict):
+            merged[key] = {**(merged.get(key) or {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def shell_env(cache: Path, before: str = "") -> dict[str, str]:
+    """The environment after `eval "$(make -s consumer-layout)"` in a shell (with ``before`` run first)."""
+    script = f'{before}\neval "$(make -s -C {ROOT} consumer-layout CACHE_DIR={cache})"\nenv -0'
+    r = subprocess.run(["bash", "-ec", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return dict(item.split("=", 1) for item in r.stdout.split("\0") if "=" in item)
+
+
+def test_the_consumer_keeps_its_settings_and_its_state_stays_out_of_our_cache(tmp_path):
+    """Issue 16 (2): our modules.yaml used to replace just-dna-lite's (no quality filters,
+    registries shrunk to prod) and its state went into our cache. Now its own settings
+    survive, with our local source added, and what it writes goes to its own directory."""
+    cache = tmp_path / "cache"
+    mdir = demo_module(cache, tmp_path)
+    discovery(cache, [f"{SPECIES}-chr19.vcf.gz", f"{SPECIES}-chr21.vcf.gz"])
+    shipped = tmp_path / "just-dna-lite" / "modules.yaml"  # its checkout's own file
+    shipped.parent.mkdir()
+    shipped.write_text(SHIPPED)
+    env = shell_env(cache, before="export JUST_DNA_PIPELINES_ROOT=/left/over/from/an/older/layout")
+    assert "JUST_DNA_PIPELINES_ROOT" not in env  # so it finds its own modules.yaml and data dirs
+
+    ours = consumer_settings(env, shipped)
+    theirs = yaml.safe_load(SHIPPED)
+    for key in ("quality_filters", "registries", "immutable_mode", "ensembl_source"):
+        assert ours[key] == theirs[key], key
+    layout = cache / "just-dna-lite" / SPECIES
+    assert ours["sources"] == theirs["sources"] + [{"url": str(layout / "modules"), "kind": "collection"}]
+    assert ours["module_metadata"]["coronary"] == theirs["module_metadata"]["coronary"]
+    assert ours["module_metadata"]["longevitymap"]["report_title"] == "Longevity Variants"  # ours added
+    module = layout / "modules" / "longevitymap"
+    assert os.stat(module / "weights.parquet").st_ino == os.stat(mdir / "weights.parquet").st_ino
+
+    # Its state: <cache dir>/module_cache.version, <cache dir>/ensembl_variations/ensembl_variations.duckdb
+    # beside the data it reads (resources.get_default_ensembl_cache_dir, module_cache._marker_path).
+    state = Path(env["JUST_DNA_PIPELINES_CACHE_DIR"])
+    assert cache not in state.parents and state != cache
+    data = state / "ensembl_variations" / "data"
+    assert sorted(p.name for p in data.glob("*.parquet")) == [f"{SPECIES}-chr19.parquet", f"{SPECIES}-chr21.parquet"]
+    chr21 = f"{SPECIES}-chr21.parquet"
+    assert os.stat(data / chr21).st_ino == os.stat(species_dir(cache) / chr21).st_ino
+    (state / "module_cache.version").write_text("0.9")  # what the consumer writes, as it writes it
+    (state / "ensembl_variations" / "ensembl_variations.duckdb").write_bytes(b"db")
+    assert not list(cache.rglob("*.duckdb")) and not list(cache.rglob("module_cache.version"))
+    working = Path(env["JUST_DNA_MODULES_YAML"])
+    assert working.parent == state and not (layout / "modules.yaml").exists()
+
+    # A module registered in just-dna-lite (it writes the working copy) survives the next run.
+    conf = yaml.safe_load(working.read_text())
+    conf["sources"].append({"url": "/home/me/my_modules", "kind": "collection"})
+    conf["module_metadata"]["mine"] = {"title": "Mine"}
+    working.write_text(yaml.safe_dump(conf))
+    again = shell_env(cache)
+    conf = yaml.safe_load(Path(again["JUST_DNA_MODULES_YAML"]).read_text())
+    assert [s["url"] for s in conf["sources"]] == ["/home/me/my_modules", str(layout / "modules")]
+    assert conf["module_metadata"]["mine"] == {"title": "Mine"}
+    assert consumer_settings(again, shipped)["quality_filters"] == theirs["quality_filters"]
+
+    # just-dna-lite's own downloaded data is never replaced by a link
+    link = state / "ensembl_variations" / "data"
+    link.unlink()
+    link.mkdir()
+    r = make("consumer-layout", cache=cache)
+    assert r.returncode != 0 and f"{link} is just-dna-lite's own Ensembl data" in r.stderr
+    assert link.is_dir() and not link.is_symlink()
 
 
 def test_layout_matches_what_the_consumer_reads(tmp_path):
@@ -94,12 +207,14 @@ def test_layout_matches_what_the_consumer_reads(tmp_path):
     result = make("consumer-layout", cache=cache)
     assert result.returncode == 0, output(result)
     env = env_of(result)
-    assert env == {"JUST_DNA_PIPELINES_CACHE_DIR": str(root), "JUST_DNA_PIPELINES_ROOT": str(root)}
+    state = Path(f"{cache}-consumer") / SPECIES  # config consumer_dir: empty, so beside the cache
+    assert env == {"JUST_DNA_PIPELINES_CACHE_DIR": str(state), "JUST_DNA_MODULES_YAML": str(state / "modules.yaml")}
     assert "homo_sapiens-chrMT.parquet" in result.stderr and "left out" in result.stderr
 
     # Ensembl: resources.get_default_ensembl_cache_dir -> $JUST_DNA_PIPELINES_CACHE_DIR/ensembl_variations,
-    # get_ensembl_parquet_dir -> <that>/data with any *.parquet.
+    # get_ensembl_parquet_dir -> <that>/data with any *.parquet (here a link to our layout's data).
     data = Path(env["JUST_DNA_PIPELINES_CACHE_DIR"]) / "ensembl_variations" / "data"
+    assert data.resolve() == root / "ensembl_variations" / "data"
     names = sorted(p.name for p in data.glob("*.parquet"))
     assert names == [f"{SPECIES}-chr19.parquet", f"{SPECIES}-chr21.parquet"]  # the stray one is gone
     for name in names:
@@ -119,9 +234,9 @@ def test_layout_matches_what_the_consumer_reads(tmp_path):
                        "AND v.start = e.start AND v.ref = e.ref AND v.alt = e.alt ORDER BY e.id").fetchall()
     assert hits == [("rs429358",), ("rs7412",)]
 
-    # Modules: module_config._find_project_root -> $JUST_DNA_PIPELINES_ROOT, _default_config_path ->
-    # <root>/modules.yaml; a source is a collection of {name}/weights.parquet folders (hf_modules).
-    conf = yaml.safe_load((Path(env["JUST_DNA_PIPELINES_ROOT"]) / "modules.yaml").read_text())
+    # Modules: module_config._working_config_path -> $JUST_DNA_MODULES_YAML, merged over its own
+    # modules.yaml; a source is a collection of {name}/weights.parquet folders (hf_modules).
+    conf = yaml.safe_load(Path(env["JUST_DNA_MODULES_YAML"]).read_text())
     (source,) = conf["sources"]
     assert source["kind"] == "collection"
     url = source["url"]
@@ -188,9 +303,12 @@ def test_layout_of_a_module_set_and_for_another_species(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     root = cache / "just-dna-lite" / "mus_musculus"
-    assert env_of(result)["JUST_DNA_PIPELINES_ROOT"] == str(root)
+    mouse_env = env_of(result)
+    assert mouse_env["JUST_DNA_PIPELINES_CACHE_DIR"] == f"{cache}-consumer/mus_musculus"
     assert [p.name for p in (root / "ensembl_variations" / "data").iterdir()] == ["mus_musculus.parquet"]
-    assert yaml.safe_load((root / "modules.yaml").read_text())["sources"] == []
+    mouse_conf = yaml.safe_load(Path(mouse_env["JUST_DNA_MODULES_YAML"]).read_text())
+    assert mouse_conf["sources"] == []
+    assert mouse_conf["ensembl_source"] == {"repo_id": "just-dna-seq/ensembl_variations_mus_musculus"}
     assert "homo_sapiens curation: not laid out for mus_musculus" in result.stderr
 
 

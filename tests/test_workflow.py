@@ -64,10 +64,14 @@ def test_triggers_concurrency_and_secret(wf):
 
 def test_jobs_needs_and_matrix(wf, tmp_path):
     jobs = wf["jobs"]
-    assert set(jobs) == {"plan", "build", "gather"}
-    plan, build, gather = jobs["plan"], jobs["build"], jobs["gather"]
+    assert set(jobs) == {"plan", "build", "gather", "modules"}
+    plan, build, gather, modules = jobs["plan"], jobs["build"], jobs["gather"], jobs["modules"]
     assert build["needs"] == "plan" and set(gather["needs"]) == {"plan", "build"}
     assert "always()" in gather["if"] and "needs.plan.result == 'success'" in gather["if"]
+    # the module upload is a job of its own after a successful gather, so it can be re-run alone
+    assert modules["needs"] == "gather" and "needs.gather.result == 'success'" in modules["if"]
+    assert any(s.get("with", {}).get("name") == "modules" for s in gather["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert any(s.get("with", {}).get("name") == "modules" for s in modules["steps"] if "download-artifact" in s.get("uses", ""))
     assert all("timeout-minutes" in j for j in jobs.values())
     step = next(s for s in plan["steps"] if s.get("id") == "plan")
     assert "make -s targets-json > targets.json" in step["run"]

@@ -146,8 +146,7 @@ def write_report(cfg: dict, out: Path) -> Path:
           "runs": runs.collect(Path(cfg["cache_dir"])),
           "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     nonce = secrets.token_urlsafe(16)
-    common.atomic_write(out, page(ui, nonce, csp_for(nonce, served=False)).encode())
-    os.chmod(out, 0o644)  # a report to share (mkstemp made it private)
+    common.atomic_write(out, page(ui, nonce, csp_for(nonce, served=False)).encode())  # (the umask's mode)
     return out
 
 

@@ -354,7 +354,8 @@
     if (r.reason) out.push(r.reason);
     if (r.progress) out.push(human(r.progress.bytes) + (r.progress.total ? ` of ${human(r.progress.total)} (${r.progress.percent}%)` : ''));
     if (r.error) out.push(r.error);
-    if (r.checksum_verified === true) out.push('checksum OK');
+    if (r.leftovers && r.leftovers.length) out.push(`${r.leftovers.length} temporary file(s) of a dead process, removed by its next run`);
+    if (r.checksum_verified === true) out.push(r.stage === 'vcf' ? 'checksum OK' : 'from a VCF matching CHECKSUMS');
     return out.join('; ');
   }
 
