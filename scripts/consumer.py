@@ -118,7 +118,13 @@ def modules_yaml(cfg: dict, modules: Path | None, laid_out: list[moduledef.Modul
                        if (s.get("url") if isinstance(s, dict) else s) != ours]
     if modules:
         data["sources"].append({"url": str(modules), "kind": "collection"})
-        data["module_metadata"] = {**(data.get("module_metadata") or {}), **{m.name: m.display() for m in laid_out}}
+    # Our display entries: those of the laid-out modules; one an earlier run wrote for a module
+    # not laid out now is dropped (unless someone changed it: then it is theirs).
+    ours_before = {name: m.display() for name, m in moduledef.all_modules().items()}
+    meta = {k: v for k, v in (data.get("module_metadata") or {}).items() if ours_before.get(k) != v}
+    meta.update({m.name: m.display() for m in laid_out})
+    if meta or "module_metadata" in data:
+        data["module_metadata"] = meta
     head = ("# just-dna-lite's modules.yaml working copy (JUST_DNA_MODULES_YAML), kept by prepare-annotations\n"
             "# (make consumer-layout): merged over just-dna-lite's own modules.yaml, so its settings stay;\n"
             "# a run updates only the entries of the locally prepared data.\n")

@@ -70,12 +70,13 @@ def tsv_bytes(table) -> bytes:
     return buf.getvalue().encode()
 
 
-def write_outputs(out_dir: Path, results: dict, finish=None) -> dict[Path, dict]:
+def write_outputs(out_dir: Path, results: dict, finish=None, hold: str | None = None) -> dict[Path, dict]:
     """Write every output to a temporary name, then commit them all into place (synced,
     renamed, outputs.commit). A result is an Arrow table (.parquet, or TSV otherwise) or
     bytes. ``finish``, if given, is called with {name: temporary path} once those are
     written and returns more {name: bytes} (files made from the others, e.g. a manifest of
-    their digests). Returns {path: {"bytes", "sha256"}} for the step log."""
+    their digests). ``hold``: a test hook's point (outputs.hold) once all are written under
+    their temporary names. Returns {path: {"bytes", "sha256"}} for the step log."""
     import pyarrow.parquet as pq
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,8 @@ def write_outputs(out_dir: Path, results: dict, finish=None) -> dict[Path, dict]
             write(name, value)
         for name, value in (finish(dict(temps)) if finish else {}).items():
             write(name, value)
-        outputs.hold("module-commit")
+        if hold:
+            outputs.hold(hold)
         return {out_dir / name: outputs.commit(tmp, out_dir / name) for name, tmp in temps.items()}
     finally:
         for tmp in temps.values():

@@ -161,7 +161,7 @@ def build_step(cfg: dict, module: Module, paths: list[str], source: Path) -> tup
                 "metadata.yaml": modcard.metadata(module, cfg, logo)}
 
     outputs.hold("module-build")
-    return results, facts, duck.write_outputs(module.dir(cfg), results, finish)
+    return results, facts, duck.write_outputs(module.dir(cfg), results, finish, hold="module-commit")
 
 
 # --- commands ----------------------------------------------------------------------------------

@@ -410,10 +410,10 @@ def recorded(path: Path) -> dict | None:
 
 
 def rebuild_hint(path: Path) -> str:
-    """The one command that rebuilds ``path``: a Parquet or hits file by itself; a module's
-    tables by the module's goal."""
+    """The one command that rebuilds ``path``: a Parquet or hits file (modules/hits/) by
+    itself; a module's files (modules/<module>/) by the module's goal."""
     path = Path(path)
-    if path.parent.parent.name == "modules" and not path.name.endswith(".lm-hits.parquet"):
+    if path.parent.parent.name == "modules" and path.parent.name != "hits":
         return f"make {path.parent.name} FORCE=1"
     return f"make {path} FORCE=1"
 

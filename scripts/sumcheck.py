@@ -153,7 +153,8 @@ def check_outputs(cfg: dict, table: dict[str, Sum] | None) -> tuple[int, list[tu
     [(file, what is wrong)]); nothing is removed."""
     import outputs
 
-    logs = [common.step_log_path(cfg), *sorted((Path(cfg["cache_dir"]) / "modules").glob("*/steps.jsonl"))]
+    modules = Path(cfg["cache_dir"]) / "modules"  # the hits' log, then each module's
+    logs = [common.step_log_path(cfg), modules / "steps.jsonl", *sorted(modules.glob("*/steps.jsonl"))]
     recorded = {path for log in logs for path in outputs.records(log) if path.is_file()}
     problems = []
     try:

@@ -99,6 +99,7 @@ sources: [{url: just-dna-seq/annotators, kind: collection}]
 module_metadata:
   longevitymap: {title: Longevity Map, icon: heart-pulse}
   coronary: {title: Coronary, icon: heart}
+  someothermodule: {title: A module it knows and we do not build, icon: dna}
 """
 
 
@@ -156,10 +157,10 @@ def test_the_consumer_keeps_its_settings_and_its_state_stays_out_of_our_cache(tm
         assert ours[key] == theirs[key], key
     layout = cache / "just-dna-lite" / SPECIES
     assert ours["sources"] == theirs["sources"] + [{"url": str(layout / "modules"), "kind": "collection"}]
-    assert ours["module_metadata"]["coronary"] == theirs["module_metadata"]["coronary"]
+    assert ours["module_metadata"]["someothermodule"] == theirs["module_metadata"]["someothermodule"]
     assert ours["module_metadata"]["longevitymap"]["report_title"] == "Longevity Variants"  # ours added
     module = layout / "modules" / "longevitymap"
-    assert os.stat(module / "weights.parquet").st_ino == os.stat(mdir / "weights.parquet").st_ino
+    assert os.stat(module / "weights.parquet").st_ino == os.stat(mdir["longevitymap"] / "weights.parquet").st_ino
 
     # Its state: <cache dir>/module_cache.version, <cache dir>/ensembl_variations/ensembl_variations.duckdb
     # beside the data it reads (resources.get_default_ensembl_cache_dir, module_cache._marker_path).
@@ -291,8 +292,8 @@ def test_layout_of_a_module_set_and_for_another_species(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in modules.iterdir()) == ["coronary", "drugs"]
-    conf = yaml.safe_load((cache / "just-dna-lite" / SPECIES / "modules.yaml").read_text())
-    assert sorted(conf["module_metadata"]) == ["coronary", "drugs"]
+    conf = yaml.safe_load(Path(env_of(result)["JUST_DNA_MODULES_YAML"]).read_text())
+    assert sorted(conf["module_metadata"]) == ["coronary", "drugs"]  # the earlier run's other entries dropped
 
     # Mouse: its own layout, no human module, no human file.
     mouse = species_dir(cache).parent / "mus_musculus" / "mus_musculus.parquet"

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import mirror
+import moduledef
 import synthvcf
 import vcf2parquet
 from helpers import ROOT, make, output
@@ -34,7 +35,7 @@ SPECIES = "homo_sapiens"
 CHR21 = f"{SPECIES}-chr21"
 REPO, MOD_REPO = "test-org/ensembl_variations", "test-org/annotators"
 TOKEN = "hf_test_write_token_0123456789"
-TABLES = ("annotations.parquet", "studies.parquet", "weights.parquet", "unresolved.tsv", "conflicts.tsv")
+TABLES = moduledef.OUTPUTS  # what a module build writes, together
 
 
 # --- fixtures: one mirror, one built cache, copied for each test ---------------------------------
@@ -45,15 +46,16 @@ def served(mirror_site):
         yield srv
 
 
-def lm_url(srv) -> str:
-    return f"{srv.url}/longevitymap/longevitymap.sqlite"
+def modenv(srv) -> dict[str, str]:
+    """The modules' synthetic sources on the mirror (<MODULE>_URL, MODULES): nothing from GitHub."""
+    return mirror.module_env(srv.url)
 
 
 @pytest.fixture(scope="module")
 def built(served, tmp_path_factory) -> Path:
     """A cache after `make download parquet longevitymap` (copied by each test that uses it)."""
     cache = tmp_path_factory.mktemp("built") / "cache"
-    r = make("download", "parquet", "longevitymap", cache=cache, server=served, LONGEVITYMAP_URL=lm_url(served))
+    r = make("download", "parquet", "longevitymap", cache=cache, server=served, **modenv(served))
     assert r.returncode == 0, output(r)
     return cache
 
@@ -70,6 +72,11 @@ def sdir(cache: Path) -> Path:
 
 def mdir(cache: Path) -> Path:
     return cache / "modules" / "longevitymap"
+
+
+def hdir(cache: Path) -> Path:
+    """The hits of every module (the map step), and their step log one level up."""
+    return cache / "modules" / "hits"
 
 
 def records(log: Path) -> list[dict]:
@@ -212,19 +219,19 @@ def test_ctrl_c_at_any_moment_is_an_interrupt(tmp_path):
 def test_a_signal_stops_the_module_steps_within_a_second(built, tmp_path, point, sig):
     cache = copy_cache(built, tmp_path)
     env = {**os.environ, "CACHE_DIR": str(cache)}
-    hits = sorted((mdir(cache) / "hits").glob("*.lm-hits.parquet"))
+    hits = sorted(hdir(cache).glob("*.hits.parquet"))
     if point == "hits-write":
-        dest = mdir(cache) / "hits" / f"{CHR21}.lm-hits.parquet"
+        dest = hdir(cache) / f"{CHR21}.hits.parquet"
         before = dest.read_bytes()
-        argv = [PY, "scripts/longevitymap.py", "hits", str(sdir(cache) / f"{CHR21}.parquet"), str(dest)]
+        argv = [PY, "scripts/modules.py", "hits", str(sdir(cache) / f"{CHR21}.parquet"), str(dest)]
     else:
-        argv = [PY, "scripts/longevitymap.py", "build", *map(str, hits)]
+        argv = [PY, "scripts/modules.py", "build", "longevitymap", *map(str, hits)]
     proc = held(argv, env, point)
     seconds, err = stop(proc, sig)
     assert seconds < 2.0 and proc.returncode == 128 + sig, (seconds, proc.returncode, err)
     assert "interrupted" in err and "Traceback" not in err and "Query interrupted" not in err, err
     assert len(err.strip().splitlines()) == 1, err
-    last = records(mdir(cache) / "steps.jsonl")[-1]
+    last = records((hdir(cache).parent if point == "hits-write" else mdir(cache)) / "steps.jsonl")[-1]
     assert last["outcome"] == "interrupted", last
     if point == "hits-write":
         assert dest.read_bytes() == before and hidden(dest.parent) == []
@@ -274,7 +281,7 @@ def test_sigkill_leaves_temporaries_that_status_shows_and_the_next_run_removes(b
     parquet = sdir(cache) / f"{CHR21}.parquet"
     parquet.unlink()
     env = {**os.environ, "CACHE_DIR": str(cache), "BASE_URL": f"{served.url}/", "RETRY_BACKOFF": "0.01",
-           "LONGEVITYMAP_URL": lm_url(served)}
+           **modenv(served)}
     proc = held(["make", "--no-print-directory", str(parquet)], env, "vcf2parquet-commit")
     victim = next(c for c in psutil.Process(proc.pid).children(recursive=True)
                   if "vcf2parquet.py" in " ".join(c.cmdline()))
@@ -317,11 +324,11 @@ def test_sigkill_leaves_temporaries_that_status_shows_and_the_next_run_removes(b
     os.utime(mdir(cache) / "longevitymap.sqlite")  # newer: the tables are remade
     proc = held(["make", "--no-print-directory", "longevitymap"], env, "module-commit")
     victim = next(c for c in psutil.Process(proc.pid).children(recursive=True)
-                  if "longevitymap.py" in " ".join(c.cmdline()))
+                  if "modules.py" in " ".join(c.cmdline()))
     victim.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert sorted(hidden(mdir(cache))) == sorted(f".{t}.{victim.pid}.tmp" for t in TABLES)
-    r = make("longevitymap", cache=cache, server=served, LONGEVITYMAP_URL=lm_url(served))
+    r = make("longevitymap", cache=cache, server=served, **modenv(served))
     assert r.returncode == 0, output(r)
     assert hidden(mdir(cache)) == [] and all((mdir(cache) / t).exists() for t in TABLES)
 
@@ -332,14 +339,13 @@ def test_two_makes_on_one_cache_do_each_piece_of_work_once(built, served, tmp_pa
     """Before: downloads had a lock per file, conversions, hits and module builds none: two
     `make parquet` converted every file twice."""
     cache = copy_cache(built, tmp_path)
-    for p in [*sdir(cache).glob("*.parquet"), *mdir(cache).glob("*.parquet"), *mdir(cache).glob("*.tsv"),
-              mdir(cache) / "longevitymap.sqlite", *(mdir(cache) / "hits").glob("*")]:
+    for p in sdir(cache).glob("*.parquet"):
         p.unlink()
-    for log in (sdir(cache) / "steps.jsonl", mdir(cache) / "steps.jsonl"):
-        log.unlink()
+    (sdir(cache) / "steps.jsonl").unlink()
+    shutil.rmtree(cache / "modules")  # every module's source, the hits, the tables, their logs
     cmd = ["make", "-C", str(ROOT), "--no-print-directory", "parquet", "longevitymap", f"CACHE_DIR={cache}",
            f"BASE_URL={served.url}/"]
-    env = {**os.environ, "LONGEVITYMAP_URL": lm_url(served), "RETRY_BACKOFF": "0.01"}
+    env = {**os.environ, **modenv(served), "RETRY_BACKOFF": "0.01"}
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
@@ -351,8 +357,10 @@ def test_two_makes_on_one_cache_do_each_piece_of_work_once(built, served, tmp_pa
     parquets = sorted(str(p) for p in sdir(cache).glob("*.parquet"))
     assert done(sdir(cache) / "steps.jsonl", "vcf2parquet") == parquets  # each converted once
     assert len(parquets) == 4
-    assert done(mdir(cache) / "steps.jsonl", "longevitymap-fetch") == [str(mdir(cache) / "longevitymap.sqlite")]
-    assert len(done(mdir(cache) / "steps.jsonl", "longevitymap-hits")) == 4
+    for name in modenv(served)["MODULES"].split(","):  # each module's source fetched once (the hits need all)
+        src = moduledef.get(name).source["file"]
+        assert done(cache / "modules" / name / "steps.jsonl", f"{name}-fetch") == [str(cache / "modules" / name / src)]
+    assert len(done(hdir(cache).parent / "steps.jsonl", "modules-hits")) == 4
     assert done(mdir(cache) / "steps.jsonl", "longevitymap") == [str(mdir(cache))]
     for p in sdir(cache).glob("*.parquet"):
         assert pq.read_metadata(p).num_rows == vcf_records(sdir(cache) / "vcf" / (p.stem + ".vcf.gz"))
@@ -429,7 +437,7 @@ def test_a_damaged_parquet_is_refused_and_rebuilt_by_one_command(built, served, 
         # a module table: the same, and a truncated file is seen by status itself (its size)
         weights = mdir(cache) / "weights.parquet"
         flip(weights, 4, at=12)  # in the first page, not the footer (a small file)
-        r = script(env, "upload.py", "longevitymap")
+        r = script(env, "upload.py", "modules", "--module", "longevitymap")
         assert r.returncode == 1 and str(weights) in r.stderr and "`make longevitymap FORCE=1`" in r.stderr
         assert not any(p.startswith("data/longevitymap/") for p in hub.files(MOD_REPO))
         weights.write_bytes(weights.read_bytes()[:-10])
@@ -488,10 +496,10 @@ def test_a_vcf_dated_in_the_future_is_converted_once(built, served, tmp_path):
     assert first.returncode == 0 and first.stderr.count("is dated in the future") == 1, output(first)
     assert output(first).count("scripts/vcf2parquet.py") == 1
     assert vcf.stat().st_mtime <= time.time()
-    again = make("parquet", "longevitymap", cache=cache, server=served, LONGEVITYMAP_URL=lm_url(served))
+    again = make("parquet", "longevitymap", cache=cache, server=served, **modenv(served))
     assert again.returncode == 0 and "vcf2parquet.py" not in output(again), output(again)
-    third = make("parquet", "longevitymap", cache=cache, server=served, LONGEVITYMAP_URL=lm_url(served))
-    assert "longevitymap.py" not in output(third) and "vcf2parquet.py" not in output(third), output(third)
+    third = make("parquet", "longevitymap", cache=cache, server=served, **modenv(served))
+    assert "modules.py" not in output(third) and "vcf2parquet.py" not in output(third), output(third)
 
 
 def test_status_after_the_already_complete_path_says_checksum_ok(built, served, tmp_path):

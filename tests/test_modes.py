@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import mirror
 from helpers import ROOT, output
 from hubstub import FakeHub
 
@@ -37,13 +38,13 @@ def test_every_output_gets_the_umask_mode(server, tmp_path, mask):
     hub.add_repo("test-org/ensembl_variations")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(CACHE_DIR=str(cache), BASE_URL=f"{server.url}/", RETRY_BACKOFF="0.01",
-               LONGEVITYMAP_URL=f"{server.url}/longevitymap/longevitymap.sqlite", HF_ENDPOINT=hub.url,
+               **mirror.module_env(server.url), HF_ENDPOINT=hub.url,
                HF_TOKEN=TOKEN, HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf-home"),
                HF_ENSEMBL_REPO="test-org/ensembl_variations", RETRIES="0", NO_PROXY="127.0.0.1,localhost")
     sdir = cache / "ensembl" / "homo_sapiens"
     try:
         steps = [
-            ["make", "--no-print-directory", "download", "parquet", "longevitymap"],  # VCFs, Parquet, hits, tables
+            ["make", "--no-print-directory", "download", "parquet", "modules"],  # VCFs, Parquet, hits, tables
             ["make", "--no-print-directory", "verify"],
             ["make", "--no-print-directory", "-s", "consumer-layout"],   # manifest.json, metadata.yaml, modules.yaml
             ["make", "--no-print-directory", "report"],                  # report.html
@@ -72,6 +73,7 @@ def test_every_output_gets_the_umask_mode(server, tmp_path, mask):
     # every kind of output was there to be checked
     kinds = {"*.parquet", "manifest.json", "metadata.yaml", "modules.yaml", "unresolved.tsv", "conflicts.tsv",
              "steps.jsonl", "CHECKSUMS", "vcf_urls.json", "vcf_files.mk", "discovery.key", "inputs.txt",
-             "inputs.key", "report.html", "chr21.json", "upload_digests.json", "longevitymap.sqlite",
+             "inputs.key", "source.key", "modules.key", "report.html", "chr21.json", "upload_digests.json",
+             "longevitymap.sqlite", "annotation_tab.tsv", "logo.png",
              "homo_sapiens-chr21.vcf.gz", "homo_sapiens-chr21.vcf.gz.lock"}
     assert kinds <= seen, kinds - seen

@@ -21,12 +21,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+import mirror
 from helpers import ROOT
 from hubstub import FakeHub
 
 WORKFLOW = ROOT / ".github" / "workflows" / "prepare.yml"
 ENS_REPO = "test-org/ensembl_variations"
 MOD_REPO = "test-org/annotators"
+WF_MODULES = ("longevitymap", "lipidmetabolism")
 TOKEN = "hf_test_write_token_0123456789"
 # What GitHub's ubuntu-24.04 image has that these jobs could call (a subset of its tool list);
 # each is linked from this machine. `just` and `uv` are not on the image.
@@ -63,7 +65,9 @@ class Runner:
                          "HF_ENSEMBL_REPO": ENS_REPO, "HF_MODULES_REPO": MOD_REPO, "RETRIES": "1",
                          "RETRY_BACKOFF": "0.01", "NO_PROXY": "127.0.0.1,localhost", "PA_DOTENV": "",
                          "PATTERN": r"homo_sapiens-chr(21|MT)\.vcf\.gz",
-                         "LONGEVITYMAP_URL": f"{mirror_url}/longevitymap/longevitymap.sqlite"}
+                         **mirror.module_env(mirror_url),  # the modules' sources on the mirror
+                         # two modules whose curated rsids lie on chr21 (a module without a row fails its checks)
+                         "MODULES": ",".join(WF_MODULES)}
 
     # expressions: the few forms this workflow uses
     def value(self, ref: str, ctx: dict):
@@ -252,8 +256,9 @@ def test_the_workflow_runs_on_a_hosted_runner_and_each_publish_can_run_again(ser
     # "Re-run failed jobs": only the modules job runs again, from the gather's artifact
     runner.log.clear()
     assert runner.run("modules") == "success", runner.output()
-    tables = {p for p in hub.files(MOD_REPO) if p.startswith("data/longevitymap/")}
-    assert {"data/longevitymap/weights.parquet", "data/longevitymap/manifest.json"} <= tables
+    for name in WF_MODULES:  # every module of the set, in one commit
+        tables = {p for p in hub.files(MOD_REPO) if p.startswith(f"data/{name}/")}
+        assert {f"data/{name}/weights.parquet", f"data/{name}/manifest.json"} <= tables, name
 
     # the gather run again after its success: main holds the files, nothing to do, success
     commits = hub.commits(ENS_REPO)
