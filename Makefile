@@ -356,7 +356,7 @@ report: | $(VENV_OK)
 # ---------------------------------------------------------------- consumer
 # Hard links (copies across file systems) of what is built, in just-dna-lite's layout:
 # nothing is built or fetched here. Env lines go to stdout: eval "$(make -s consumer-layout)".
-## consumer-layout: lay out the Parquet set + LongevityMap in just-dna-lite's layout (CACHE_DIR/just-dna-lite/SPECIES), print its env vars
+## consumer-layout: lay out the Parquet set + the built modules for just-dna-lite (CACHE_DIR/just-dna-lite/SPECIES), print its env vars
 consumer-layout: | $(VENV_OK)
 	@$(PY) scripts/consumer.py layout
 

@@ -103,7 +103,7 @@ report *args:
     @make --no-print-directory -s venv
     @{{env_args}} {{py}} ui/server.py report "$@"
 
-# CI legs (README "Running on CI runners"): one Parquet file's facts as a JSON report (no network)
+# CI legs (docs/ci.md): one Parquet file's facts as a JSON report (no network)
 upload-report *args:
     @make --no-print-directory -s venv
     @{{env_args}} {{py}} scripts/publish_ci.py report "$@"

@@ -24,6 +24,7 @@ import typer
 
 import common
 import fetch
+import moduledef
 import sumcheck
 
 NEVER = re.compile(
@@ -172,10 +173,12 @@ def targets(cfg: dict) -> dict:
     """The per-file work of the species from the discovery manifest: for each file its
     name, URL, expected checksum, the VCF / Parquet / hits paths relative to the cache
     and the exact Make targets that build its Parquet and its hits file (the map step of
-    every module)."""
+    every module). ``modules``: the modules of the set that curate the species; none (any
+    species but the human one), then no file has a hits file ("" for both)."""
     cache = Path(cfg["cache_dir"])
     table = sumcheck.load_checksums(common.checksums_path(cfg)) or {}
     hits_dir = cache / "modules" / "hits"
+    modules = [m.name for m in moduledef.selected(cfg) if str(cfg["species"]) in m.species]
     files = []
     for entry in common.manifest(cfg):
         listed = table.get(entry.name)
@@ -184,11 +187,11 @@ def targets(cfg: dict) -> dict:
             "name": entry.name, "stem": entry.stem, "url": entry.url,
             "checksum": str(listed) if listed else None,
             "vcf": str(entry.vcf.relative_to(cache)), "parquet": str(entry.parquet.relative_to(cache)),
-            "hits": str(hits.relative_to(cache)),
-            "target": str(entry.parquet), "hits_target": str(hits),
+            "hits": str(hits.relative_to(cache)) if modules else "",
+            "target": str(entry.parquet), "hits_target": str(hits) if modules else "",
         })
     return {"species": cfg["species"], "base_url": cfg["base_url"], "cache_dir": str(cache),
-            "files": files}
+            "modules": modules, "files": files}
 
 
 @app.command("targets")

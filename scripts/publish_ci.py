@@ -1,5 +1,5 @@
 """Two-phase publishing of the Ensembl Parquet set for CI fan-out: one runner per file,
-then one gather (README "Running on CI runners").
+then one gather (docs/ci.md).
 
 report: one Parquet file's facts (rows, size, schema, release, date, SHA-256,
 first record) -> a small JSON report (no network).

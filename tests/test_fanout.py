@@ -46,6 +46,7 @@ def test_targets_json_lists_the_manifest_from_an_empty_cache(server, tmp_path):
     doc = json.loads(r.stdout)
     assert "discover" in r.stderr and server.url in r.stderr  # discovery ran, its output on stderr
     assert doc["species"] == "homo_sapiens" and doc["base_url"] == server.url + "/"
+    assert set(doc["modules"]) == set(moduledef.all_modules())  # the human set: every module, so hits
     files = doc["files"]
     assert [f["stem"] for f in files] == HUMAN
     sums = dict(line.split()[2:3] + [" ".join(line.split()[:2])]

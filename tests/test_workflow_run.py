@@ -206,7 +206,7 @@ class Runner:
         needs = job.get("needs") or []
         needs = [needs] if isinstance(needs, str) else needs
         ctx = {"github": {"event_name": "workflow_dispatch"}, "inputs": self.inputs,
-               "needs": {n: {"result": self.results.get(n)} for n in needs},
+               "needs": {n: {"result": self.results.get(n), "outputs": self.outputs.get(n, {})} for n in needs},
                "_status": "success" if all(self.results.get(n) == "success" for n in needs) else "failure"}
         if not self.condition(job.get("if"), ctx):
             self.results[name] = "skipped"
@@ -270,3 +270,24 @@ def test_the_workflow_runs_on_a_hosted_runner_and_each_publish_can_run_again(ser
     runner.log.clear()
     assert runner.run("modules") == "success", runner.output()
     assert "nothing changed" in runner.output()
+
+
+def test_the_workflow_for_a_species_no_module_curates(server, hub, tmp_path):
+    """The modules are human: for mouse the plan names no hits files and no modules, the legs
+    build only their Parquet, the gather builds no module and the modules job is skipped;
+    the mouse set is published to its own repo (before: every leg failed on the hits goal,
+    which the Makefile refuses for a species no module curates)."""
+    hub.add_repo(f"{ENS_REPO}_mus_musculus")
+    runner = Runner(tmp_path, hub, server.url)
+    runner.inputs["species"] = "mus_musculus"
+    runner.settings["PATTERN"] = ""
+    for name in runner.wf["jobs"]:
+        runner.run(name)
+    out = runner.output()
+    assert runner.results == {"plan": "success", "build": "success", "gather": "success",
+                              "modules": "skipped"}, out
+    assert runner.outputs["plan"]["modules"] == "", runner.outputs["plan"]
+    assert sorted(p for p in hub.files(f"{ENS_REPO}_mus_musculus") if p.startswith("data/")) == \
+        ["data/mus_musculus.parquet"]
+    assert not any(p.startswith("data/") for p in hub.files(MOD_REPO))
+    assert "refusing to build" not in out, out

@@ -379,11 +379,13 @@
           : (u.outcome === 'ok' ? ' no commit (nothing changed)' : null),
         !u.commit && u.last_commit ? [' · last commit ', el('code', {}, String(u.last_commit.commit || '').slice(0, 10)),
           ` ${when(u.last_commit.time)}`] : null,
-        u.state === 'refused' ? '' : ` · ${(u.uploaded || []).length} uploaded, ${(u.skipped || []).length} skipped, ${human(u.bytes_sent || 0)} sent`),
+        u.state === 'refused' ? '' : ` · ${(u.uploaded || []).length} uploaded, ${(u.skipped || []).length} skipped` +
+          ((u.deleted || []).length ? `, ${u.deleted.length} deleted` : '') + `, ${human(u.bytes_sent || 0)} sent`),
       u.refused ? el('p', {}, `refused ${when(u.refused.time)}, nothing sent: ${u.refused.message}`) : null,
       u.error && u.state === 'failed' ? el('p', {class: 'error'}, u.error) : null,
-      (u.uploaded || []).length + (u.skipped || []).length ? el('details', {}, el('summary', {}, 'files'), el('div', {class: 'scroll', tabindex: 0, role: 'region', 'aria-label': 'files of ' + u.repo}, el('table', {}, el('tbody', {},
+      (u.uploaded || []).length + (u.skipped || []).length + (u.deleted || []).length ? el('details', {}, el('summary', {}, 'files'), el('div', {class: 'scroll', tabindex: 0, role: 'region', 'aria-label': 'files of ' + u.repo}, el('table', {}, el('tbody', {},
         (u.uploaded || []).map((f) => el('tr', {}, el('td', {}, 'uploaded'), el('td', {}, el('code', {}, f.path)), el('td', {class: 'num'}, human(f.bytes)), el('td', {}, f.reason || ''))),
+        (u.deleted || []).map((path) => el('tr', {}, el('td', {}, 'deleted'), el('td', {}, el('code', {}, path)), el('td', {}), el('td', {}, 'stale on the Hub'))),
         (u.skipped || []).map((f) => el('tr', {}, el('td', {}, 'skipped'), el('td', {}, el('code', {}, f.path)), el('td', {}), el('td', {}, f.reason || ''))))))) : null)));
   }
 
@@ -450,7 +452,7 @@
     const u = n.upload && uploadOf(n.upload);
     if (!u) return el('div', {}, el('h3', {}, n.title), el('p', {}, n.detail || ''), n.upload ? el('p', {class: 'hint'}, 'no upload recorded for this repo') : null);
     return el('div', {}, el('h3', {}, u.repo), el('dl', {}, dl([['state', u.state], ['time', u.time], ['outcome', u.outcome],
-      ['commit', u.commit], ['commit URL', u.commit_url], ['uploaded', (u.uploaded || []).length], ['skipped', (u.skipped || []).length],
+      ['commit', u.commit], ['commit URL', u.commit_url], ['uploaded', (u.uploaded || []).length], ['skipped', (u.skipped || []).length], ['deleted', (u.deleted || []).length || null],
       ['bytes sent', human(u.bytes_sent || 0)], ['error', u.state === 'failed' ? u.error : null],
       ['refused', u.refused ? `${when(u.refused.time)}: ${u.refused.message} (nothing was sent)` : null]])));
   }
