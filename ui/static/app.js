@@ -153,7 +153,7 @@
     return {size, lines: kept};
   }
 
-  const PAD = 10, GAP_X = 32, GAP_Y = 18, CELL = {w: 28, h: 22, gap: 3}, ROW_H = 21;
+  const PAD = 10, GAP_X = 26, GAP_Y = 18, CELL = {w: 28, h: 22, gap: 3}, ROW_H = 21;
 
   function nodeState(n) {
     if (n.ext) { const u = n.upload && uploadOf(n.upload); return u ? u.state : 'ext'; }
@@ -172,13 +172,38 @@
   }
 
   const cellLabel = (r) => String(r.partition || base(r.path)).replace(/^chr/, '');
+  // Cells whose partitions are <group>/<item> (a module's tables) are drawn as a matrix: per
+  // group its name, then a short chip per item, at most MCELL.per a line (the full name in
+  // the tooltip).
+  const MCELL = {w: 35, name: 100, per: 4};
+  const SHORT = {annotations: 'ann', studies: 'stu', weights: 'wts', sources: 'src', manifest: 'man',
+    metadata: 'meta', unresolved: 'unres', conflicts: 'confl'};
+  const itemLabel = (item) => { const stem = item.replace(/\.[a-z]+$/, ''); return SHORT[stem] || stem.slice(0, 4); };
+  function matrixOf(labels) {
+    if (!labels.length || !labels.every((s) => /^[^/]+\/[^/]+$/.test(s))) return null;
+    const groups = [], pos = [];
+    let widest = 0;
+    for (const s of labels) {
+      const [group] = s.split('/');
+      if (!groups.includes(group)) groups.push(group);
+      const gi = groups.indexOf(group);
+      const ii = pos.filter(([g]) => g === gi).length;
+      pos.push([gi, ii]);
+      widest = Math.max(widest, ii + 1);
+    }
+    const per = Math.min(widest, MCELL.per), lines = Math.ceil(widest / per);
+    // line of the group's first chips, and of each cell
+    return {groups, per, lines, widest: per, at: pos.map(([gi, ii]) => [gi * lines + Math.floor(ii / per), ii % per])};
+  }
 
   // Size a node: its lines of text, then its cells (a grid of short labels, or a list).
   function measureNode(n) {
     const rows = n.cells ? rowsOf(n.stages) : [];
     const labels = rows.map(cellLabel);
-    const grid = n.cells && labels.every((s) => width(s, 11) <= CELL.w - 4);
-    const w = n.cells ? (grid ? 5 * (CELL.w + CELL.gap) + 2 * PAD + 6 : 176) : 136;
+    const matrix = n.cells ? matrixOf(labels) : null;
+    const grid = n.cells && !matrix && labels.every((s) => width(s, 11) <= CELL.w - 4);
+    const w = matrix ? MCELL.name + matrix.widest * (MCELL.w + CELL.gap) + 2 * PAD + 6
+      : n.cells ? (grid ? 4 * (CELL.w + CELL.gap) + 2 * PAD + 6 : 176) : 136;
     const inner = w - 2 * PAD - 6;
     const title = fit(n.title, inner, {weight: 600, sizes: [13.5, 12.5, 11.5]});
     const sub = fit(nodeSub(n, n.ext ? [] : rowsOf(n.stages)), inner, {sizes: [12, 11]});
@@ -186,12 +211,13 @@
     let h = PAD + title.lines.length * 17 + sub.lines.length * 15 + (summary ? summary.lines.length * 15 : 0) + PAD;
     let cols = 0;
     if (n.cells && rows.length) {
-      if (grid) {
+      if (matrix) h += 4 + matrix.groups.length * matrix.lines * (CELL.h + CELL.gap);
+      else if (grid) {
         cols = Math.max(1, Math.floor((inner + CELL.gap) / (CELL.w + CELL.gap)));
         h += 4 + Math.ceil(rows.length / cols) * (CELL.h + CELL.gap);
       } else h += 4 + rows.length * ROW_H;
     }
-    return {...n, w, h: Math.max(h, 58), rows, grid, cols, titleFit: title, subText: sub, summary};
+    return {...n, w, h: Math.max(h, 58), rows, grid, matrix, cols, titleFit: title, subText: sub, summary};
   }
 
   // Layers: the longest path from a source, sources pulled next to what they feed; then
@@ -304,6 +330,13 @@
     if (n.summary) { hit.append(...textLines(n.summary, tx, y, 'sub', 15)); y += n.summary.lines.length * 15; }
     g.append(hit);
     y -= 8;
+    if (n.matrix) {
+      n.matrix.groups.forEach((name, gi) => {
+        const label = fit(name, MCELL.name - 8, {sizes: [11.5, 11, 10], lines: 1});
+        g.append(sv('text', {class: 'sub', x: tx, y: y + gi * n.matrix.lines * (CELL.h + CELL.gap) + CELL.h / 2 + 4,
+          'font-size': label.size}, sv('title', {}, name), label.lines[0]));
+      });
+    }
     n.rows.forEach((r, i) => g.append(drawCell(n, r, i, tx, y)));
     return g;
   }
@@ -317,6 +350,14 @@
       'data-id': r.id, 'data-state': r.state, 'data-key': 'row:' + r.id,
       ...activate((ev) => { ev.stopPropagation(); select({kind: 'row', id: r.id}); })};
     const inner = n.w - 2 * PAD - 6;
+    if (n.matrix) {
+      const [line, col] = n.matrix.at[i];
+      const x = tx + MCELL.name + col * (MCELL.w + CELL.gap), y = y0 + line * (CELL.h + CELL.gap);
+      const text = fit(itemLabel(label.split('/')[1]), MCELL.w - 4, {sizes: [11, 10, 9], lines: 1});
+      return sv('g', attrs, sv('title', {}, tip), sv('rect', {class: stcls(r.state), x, y, width: MCELL.w, height: CELL.h, rx: 3}),
+        sv('text', {class: 'ink-' + slug(r.state), x: x + MCELL.w / 2, y: y + CELL.h / 2 + 4, 'text-anchor': 'middle',
+          'font-size': text.size}, text.lines[0]));
+    }
     if (n.grid) {
       const x = tx + (i % n.cols) * (CELL.w + CELL.gap), y = y0 + Math.floor(i / n.cols) * (CELL.h + CELL.gap);
       return sv('g', attrs, sv('title', {}, tip), sv('rect', {class: stcls(r.state), x, y, width: CELL.w, height: CELL.h, rx: 3}),
