@@ -564,6 +564,14 @@ def test_ensembl_stale_files_are_listed_and_pruned_only_with_prune(hub, cache, t
     assert last["deleted"] == [stray] and f"data/{SPECIES}-chr22.parquet" in last["paths"]
     record = log_records(species_dir(cache) / "steps.jsonl")[-1]
     assert record["deleted"] == [stray] and record["commit"] == last["oid"]
+    # `status` (and so the page and the report, which draw its document) says so too.
+    status = [PY, str(ROOT / "scripts" / "status.py")]
+    doc = subprocess.run([*status, "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    (shown,) = [u for u in json.loads(doc.stdout)["uploads"] if u["repo"] == ENS_REPO]
+    assert shown["deleted"] == [stray] and shown["commit"] == last["oid"]
+    text = subprocess.run(status, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    (line,) = [x for x in text.splitlines() if x.startswith(f"last upload to {ENS_REPO}")]
+    assert f"{len(shown['uploaded'])} uploaded, " in line and ", 1 deleted, " in line, line
 
 
 def test_ensembl_prune_keeps_the_sets_files_that_are_not_ready(hub, cache, tmp_path):
