@@ -28,8 +28,9 @@ import common
 import hubcard
 from common import Failure, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
-                 branch_files, check_bytes, check_species, commit_message, connect, decide, fill_digests,
-                 hub_call, main_guard, print_plan, remote_state, short, species_repo, unchanged)
+                       branch_files, check_bytes, check_species, connect, fill_digests,
+                       hub_call, main_guard, remote_state, short, species_repo)
+from hubplan import commit_message, decide, print_plan, unchanged
 from hubcard import natural_key
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)

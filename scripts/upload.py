@@ -38,8 +38,9 @@ import outputs
 import sumcheck
 from common import Failure, Refusal, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
-                       check_bytes, check_species, commit_message, connect, decide, fill_digests, hub_call,
-                       main_guard, print_plan, remote_state, repo_files, short, species_repo, stale_items)
+                       check_bytes, check_species, connect, fill_digests, hub_call,
+                       main_guard, remote_state, repo_files, short, species_repo)
+from hubplan import commit_message, decide, print_plan, stale_items
 from hubcard import natural_key
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)

@@ -19,6 +19,7 @@ from huggingface_hub.hf_api import RepoFile
 
 import config
 import hubclient
+import hubplan
 import hubcard
 import synthvcf
 import upload
@@ -928,15 +929,15 @@ def remote_file(path: str, data: bytes, lfs: bool) -> RepoFile:
 def test_decide_compares_content_not_size():
     item = hubclient.Item("data/x.parquet", data=b"abcd", size=4)
     hubclient.fill_digests([item], None)
-    hubclient.decide(item, None)
+    hubplan.decide(item, None)
     assert (item.action, item.reason) == ("upload", "new (not on the Hub)")
-    hubclient.decide(item, remote_file("data/x.parquet", b"abcd", lfs=True))
+    hubplan.decide(item, remote_file("data/x.parquet", b"abcd", lfs=True))
     assert item.action == "skip"
-    hubclient.decide(item, remote_file("data/x.parquet", b"abce", lfs=True))  # same size
+    hubplan.decide(item, remote_file("data/x.parquet", b"abce", lfs=True))  # same size
     assert item.action == "upload" and "SHA-256 differs" in item.reason
-    hubclient.decide(item, remote_file("data/x.parquet", b"abcd", lfs=False))  # a plain git blob
+    hubplan.decide(item, remote_file("data/x.parquet", b"abcd", lfs=False))  # a plain git blob
     assert item.action == "skip"
-    hubclient.decide(item, remote_file("data/x.parquet", b"abcX", lfs=False))
+    hubplan.decide(item, remote_file("data/x.parquet", b"abcX", lfs=False))
     assert item.action == "upload"
 
 
@@ -945,7 +946,7 @@ def test_commit_message_counts_and_release():
              hubclient.Item("data/b.parquet", action="upload", reason="changed (SHA-256 differs)"),
              hubclient.Item("data/c.parquet", action="skip", reason="unchanged (same SHA-256)"),
              hubclient.Item("README.md", action="upload", reason="changed (content differs)")]
-    summary, description = hubclient.commit_message("Ensembl release 115", "Parquet files", items)
+    summary, description = hubplan.commit_message("Ensembl release 115", "Parquet files", items)
     assert summary == "Ensembl release 115: add 1 and update 1 of 3 Parquet files, README.md"
     assert "data/c.parquet: unchanged" in description
 
