@@ -156,11 +156,9 @@ DEMO_VARIANTS: list[tuple[str, int, str, str, str, str]] = [
 ]
 
 
-def build_sqlite(path: Path, *, allele_weights=None, variants=None, genes=None,
-                 populations=None, categories=None) -> Path:
-    """Write a LongevityMap SQLite with the real schema to ``path`` (through a
-    temporary sibling and a rename) and return ``path``. Rows default to the demo
-    curation above; tests give their own."""
+def write_sqlite(path: Path, schema: str, inserts: list[tuple[str, list[tuple]]]) -> Path:
+    """Write a SQLite file from ``schema`` and (insert statement, rows) pairs through a
+    temporary sibling and a rename; return ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = common.temp_path_for(path)
@@ -168,20 +166,9 @@ def build_sqlite(path: Path, *, allele_weights=None, variants=None, genes=None,
     try:
         con = sqlite3.connect(tmp)
         try:
-            con.executescript(SCHEMA)
-            con.executemany("INSERT INTO gene (id, name, symbol) VALUES (?, ?, ?)",
-                            GENES if genes is None else genes)
-            con.executemany("INSERT INTO population VALUES (?, ?)",
-                            POPULATIONS if populations is None else populations)
-            con.executemany("INSERT INTO categories VALUES (?, ?)",
-                            CATEGORIES if categories is None else categories)
-            con.executemany(
-                "INSERT INTO variant (id, location, study_design, conclusions, association, "
-                "gender, quickref, quickyear, quickpubmed, identifier, gene_id, population_id) "
-                "VALUES (?, ?, ?, ?, ?, 'male/female', ?, ?, ?, ?, ?, ?)",
-                VARIANTS if variants is None else variants)
-            con.executemany("INSERT INTO allele_weights VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            ALLELE_WEIGHTS if allele_weights is None else allele_weights)
+            con.executescript(schema)
+            for sql, rows in inserts:
+                con.executemany(sql, rows)
             con.commit()
         finally:
             con.close()
@@ -190,6 +177,24 @@ def build_sqlite(path: Path, *, allele_weights=None, variants=None, genes=None,
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def build_sqlite(path: Path, *, allele_weights=None, variants=None, genes=None,
+                 populations=None, categories=None) -> Path:
+    """Write a LongevityMap SQLite with the real schema to ``path`` (through a
+    temporary sibling and a rename) and return ``path``. Rows default to the demo
+    curation above; tests give their own."""
+    return write_sqlite(path, SCHEMA, [
+        ("INSERT INTO gene (id, name, symbol) VALUES (?, ?, ?)", GENES if genes is None else genes),
+        ("INSERT INTO population VALUES (?, ?)", POPULATIONS if populations is None else populations),
+        ("INSERT INTO categories VALUES (?, ?)", CATEGORIES if categories is None else categories),
+        ("INSERT INTO variant (id, location, study_design, conclusions, association, "
+         "gender, quickref, quickyear, quickpubmed, identifier, gene_id, population_id) "
+         "VALUES (?, ?, ?, ?, ?, 'male/female', ?, ?, ?, ?, ?, ?)",
+         VARIANTS if variants is None else variants),
+        ("INSERT INTO allele_weights VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         ALLELE_WEIGHTS if allele_weights is None else allele_weights),
+    ])
 
 
 def main(out: Path = typer.Argument(..., help="SQLite file to write")) -> None:

@@ -15,7 +15,6 @@ source without the real Ensembl set).
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import struct
@@ -192,32 +191,10 @@ DRUGS_ROWS = [  # (annotation id, variant, drug, phenotype category, significanc
 ]
 
 
-def _sqlite(path: Path, schema: str, inserts: list[tuple[str, list[tuple]]]) -> Path:
-    """Write a SQLite file through a temporary sibling and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = common.temp_path_for(path)
-    tmp.unlink(missing_ok=True)
-    try:
-        con = sqlite3.connect(tmp)
-        try:
-            con.executescript(schema)
-            for sql, rows in inserts:
-                con.executemany(sql, rows)
-            con.commit()
-        finally:
-            con.close()
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def lipidmetabolism(path: Path, *, rsids=None, studies=None, weights=None) -> Path:
     rsids = LIPID_RSIDS if rsids is None else rsids
     weights = LIPID_WEIGHTS if weights is None else weights
-    return _sqlite(path, LIPID_SCHEMA, [
+    return lmfixture.write_sqlite(path, LIPID_SCHEMA, [
         ("INSERT INTO rsids VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rsids)]),
         ("INSERT INTO studies VALUES (?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(LIPID_STUDIES if studies is None
                                                                                      else studies)]),
@@ -226,7 +203,7 @@ def lipidmetabolism(path: Path, *, rsids=None, studies=None, weights=None) -> Pa
 
 
 def vo2max(path: Path, *, rsids=None, weights=None) -> Path:
-    return _sqlite(path, VO2MAX_SCHEMA, [
+    return lmfixture.write_sqlite(path, VO2MAX_SCHEMA, [
         ("INSERT INTO rsid VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
          [(i, *r) for i, r in enumerate(VO2MAX_RSIDS if rsids is None else rsids)]),
         ("INSERT INTO genotype_weights (\"index\", rsID, genotype, weight, genotype_specific_conclusion, state) "
@@ -235,7 +212,7 @@ def vo2max(path: Path, *, rsids=None, weights=None) -> Path:
 
 def coronary(path: Path, *, rows=None) -> Path:
     rows = CORONARY_ROWS if rows is None else rows
-    return _sqlite(path, CORONARY_SCHEMA, [(
+    return lmfixture.write_sqlite(path, CORONARY_SCHEMA, [(
         "INSERT INTO coronary_disease (id, rsID, Gene, Ref_allele, Alt_allele, Genotype, Conclusion, Weight, PMID, "
         "Population, GWAS_study_design, P_value, zygosity, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'European', "
         "'GWAS of CAD cases and controls', '[PMID 17478681]: 1 x 10-7', ?, ?)",
@@ -244,7 +221,7 @@ def coronary(path: Path, *, rows=None) -> Path:
 
 def superhuman(path: Path, *, rows=None) -> Path:
     rows = SUPERHUMAN_ROWS if rows is None else rows
-    return _sqlite(path, SUPERHUMAN_SCHEMA, [(
+    return lmfixture.write_sqlite(path, SUPERHUMAN_SCHEMA, [(
         'INSERT INTO superhuman (rsid, gene, location_38, ref_allele, alt_allele, genotype, zygosity, superability, '
         'adverse_effects, "references") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', rows)])
 
