@@ -102,12 +102,12 @@ def source_row(cfg: dict, module: Module, log: StepLog) -> Row:
     return row
 
 
-def hits_rows(cfg: dict, sources: dict[str, Row], parquets: list[Row], log: StepLog) -> list[Row]:
+def hits_rows(cfg: dict, chosen: list[Module], sources: dict[str, Row], parquets: list[Row],
+              log: StepLog) -> list[Row]:
     """The map: <stem>.hits.parquet per Parquet target (prerequisites: the Parquet, modules.key,
-    each set module's source and folder, sql/claims.sql, sql/hits.sql, the code)."""
+    each set module (``chosen``)'s source and folder, sql/claims.sql, sql/hits.sql, the code)."""
     hdir = moduledef.hits_dir(cfg)
     keyfile = hdir / "modules.key"
-    chosen = moduledef.selected(cfg)
     prereqs: list[tuple[Path, str, Row | None]] = [(keyfile, "module set changed", None)]
     for m in chosen:
         prereqs.append((sources[m.name].path, f"{m.name} source newer", sources[m.name]))
@@ -194,14 +194,15 @@ def module_rows(cfg: dict, parquets: list[Row], log: StepLog) -> list[Row]:
     """The modules part of the Makefile, as rows: each module's source, the hits (unless the
     tables read ENSEMBL_PARQUET or MODULE_HITS=dir, made elsewhere: no rule), then each
     module's inputs and outputs. A species no module curates: no rows (nothing to build)."""
-    chosen = [m for m in moduledef.selected(cfg) if str(cfg["species"]) in m.species]
+    selected = moduledef.selected(cfg)
+    chosen = [m for m in selected if str(cfg["species"]) in m.species]
     if not chosen:
         return []
-    sources = {m.name: source_row(cfg, m, log) for m in moduledef.selected(cfg)}
+    sources = {m.name: source_row(cfg, m, log) for m in selected}
     hits_dir = os.environ.get("MODULE_HITS") or os.environ.get("LM_HITS") or ""
     hit_rows: list[Row] = []
     if not cfg["ensembl_parquet"] and not hits_dir:
-        hit_rows = hits_rows(cfg, sources, parquets, log)
+        hit_rows = hits_rows(cfg, selected, sources, parquets, log)
         files = [r.path for r in hit_rows]
     elif hits_dir:
         files = sorted(Path(os.path.abspath(common.ROOT / hits_dir)).glob("*.hits.parquet"))
