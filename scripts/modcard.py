@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import outputs
 from moduledef import Module
 
 # The logo named when a module publishes no logo file (module.toml logo empty): the
@@ -21,11 +22,8 @@ ARTIFACT = ("annotations.parquet", "studies.parquet", "weights.parquet", "source
 
 
 def file_entry(path: Path, name: str | None = None) -> dict:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return {"name": name or path.name, "sha256": "sha256:" + digest.hexdigest(), "size": path.stat().st_size}
+    size, sha256 = outputs.sha256_file(path)
+    return {"name": name or path.name, "sha256": "sha256:" + sha256, "size": size}
 
 
 def artifact_digest(entries: list[dict]) -> str:

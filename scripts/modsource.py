@@ -11,7 +11,6 @@ fetch never leaves a finished-looking file. Loading reads the named columns into
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 import shutil
 import sqlite3
@@ -138,14 +137,6 @@ def _load_tsv(module: Module, path: Path) -> dict:
                 except ValueError:
                     raise Failure(f"{path}: line {r[0] + 1} column {name!r} holds {r[i]!r}, not {typ}") from None
     return {table: pa.table(_arrays(module, path, table, rows, ["_row", *columns]))}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- fetching -------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def provenance(cfg: dict, module: Module, source: Path) -> dict:
     """Where the source came from, for sources.parquet: its URL (a local path is named by
     its file name only), SHA-256, commit when known, and a dataset label."""
     url = module.url(cfg)
-    sha = modsource.sha256(source)
+    sha = outputs.sha256_file(source)[1]
     commit = module.commit(cfg)
     return {"source_url": url if "://" in url and not url.startswith("file://") else f"file:{Path(url).name}",
             "source_sha256": sha, "source_commit": commit,

@@ -318,13 +318,17 @@ def clamp_future_mtime(path: Path) -> None:
 
 # --- outputs committed, with their size and SHA-256 --------------------------------------------
 
-def sha256_file(path: Path) -> tuple[int, str]:
+def sha256_file(path: Path, fsync: bool = False) -> tuple[int, str]:
+    """(size, SHA-256 hex digest) of the bytes of ``path``; with ``fsync``, the file is
+    also synced to disk once read."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
+        if fsync:
+            os.fsync(fh.fileno())
     return size, digest.hexdigest()
 
 
@@ -344,17 +348,11 @@ def commit(tmp: Path, dest: Path) -> dict:
     the old file or the whole new one. Inside guarded(), a stop from now on removes it too
     (the step is recorded as interrupted: nothing of it is left). Returns {"bytes",
     "sha256"} for the step log."""
-    with open(tmp, "rb") as fh:
-        digest = hashlib.sha256()
-        size = 0
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-        os.fsync(fh.fileno())
+    size, sha256 = sha256_file(tmp, fsync=True)
     remove_on_stop(dest)
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
-    return {"bytes": size, "sha256": digest.hexdigest()}
+    return {"bytes": size, "sha256": sha256}
 
 
 def written(log: Path, files: dict[Path, dict]) -> dict:
