@@ -19,6 +19,7 @@ from typing import NamedTuple
 import typer
 
 import common
+import outputs
 
 
 class Sum(NamedTuple):
@@ -115,7 +116,7 @@ def source_mismatch(parquet: Path, name: str, table: dict[str, Sum] | None) -> s
     if got is None or got.decode() == str(table[name]):
         return None
     return (f"{parquet}: converted from a {name} whose checksum {got.decode()} does not match CHECKSUMS "
-            f"({table[name]}); rebuild it with `make {parquet} FORCE=1`")
+            f"({table[name]}); rebuild it with `{outputs.rebuild_hint(parquet)}`")
 
 
 def check_vcfs(cfg: dict, table: dict[str, Sum] | None) -> tuple[int, int]:
@@ -151,8 +152,6 @@ def check_outputs(cfg: dict, table: dict[str, Sum] | None) -> tuple[int, list[tu
     modules' hits and tables) against its bytes now, and each Parquet of the discovery
     manifest against the checksum its VCF should have had. Returns (files checked,
     [(file, what is wrong)]); nothing is removed."""
-    import outputs
-
     modules = Path(cfg["cache_dir"]) / "modules"  # the hits' log, then each module's
     logs = [common.step_log_path(cfg), modules / "steps.jsonl", *sorted(modules.glob("*/steps.jsonl"))]
     recorded = {path for log in logs for path in outputs.records(log) if path.is_file()}
@@ -167,7 +166,7 @@ def check_outputs(cfg: dict, table: dict[str, Sum] | None) -> tuple[int, list[tu
         if e.parquet not in recorded:
             common.say(f"warning: {e.parquet.name}: no size and SHA-256 were recorded when it was written "
                        f"(made by an earlier version?): its bytes cannot be checked; "
-                       f"`make {e.parquet} FORCE=1` converts it again and records them")
+                       f"`{outputs.rebuild_hint(e.parquet)}` converts it again and records them")
         if problem := source_mismatch(e.parquet, e.name, table):
             problems.append((e.parquet, problem))
     for path in sorted(recorded):
