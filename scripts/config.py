@@ -257,18 +257,27 @@ def source_key(cfg: dict[str, object], module: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def module_make_vars(cfg: dict[str, object]) -> list[str]:
-    """The modules for the Makefile: ALL_MODULES, MODULE_LIST (config modules), and per
-    module its source URL, local file name, species and the two keys above."""
-    words = [f"ALL_MODULES?={','.join(module_folders())}", f"MODULE_LIST?={cfg['modules']}"]
+def module_make_vars(cfg: dict[str, object]) -> list[tuple[str, str]]:
+    """The modules for the Makefile, as (NAME, value): ALL_MODULES, MODULE_LIST (config
+    modules), and per module its source URL, local file name, species and the two keys above."""
+    words = [("ALL_MODULES", ",".join(module_folders())), ("MODULE_LIST", str(cfg["modules"]))]
     for name, folder in module_folders().items():
         meta = module_toml(folder)
         source = meta.get("source") or {}
         species = ",".join(meta.get("species") or [])
-        words += [f"URL_{name}?={cfg[f'{name}_url']}", f"SOURCE_FILE_{name}?={source.get('file', '')}",
-                  f"SPECIES_{name}?={species}", f"PARAMS_KEY_{name}?={params_key(cfg, name)}",
-                  f"SOURCE_KEY_{name}?={source_key(cfg, name)}"]
+        words += [(f"URL_{name}", str(cfg[f"{name}_url"])), (f"SOURCE_FILE_{name}", str(source.get("file", ""))),
+                  (f"SPECIES_{name}", species), (f"PARAMS_KEY_{name}", params_key(cfg, name)),
+                  (f"SOURCE_KEY_{name}", source_key(cfg, name))]
     return words
+
+
+def make_word(name: str, value: str, label: str, may_be_empty: bool) -> str:
+    """``NAME?=value``, or a ConfigError naming ``label`` when Make cannot take the value
+    as one word of a path (empty unless ``may_be_empty``, space, $, # or ')."""
+    if (not value and not may_be_empty) or any(c.isspace() or c in "$#'" for c in value):
+        raise ConfigError(f"{label}: {value!r} cannot be used in a Make path "
+                          f"({'' if may_be_empty else 'empty, '}space, $, # or ')")
+    return f"{name}?={value}"
 
 
 def make_vars(cfg: dict[str, object]) -> str:
@@ -276,15 +285,9 @@ def make_vars(cfg: dict[str, object]) -> str:
     words = []
     for key in MAKE_VARS:
         value = str(int(cfg[key]) if isinstance(cfg[key], bool) else cfg[key])
-        if (not value and key not in MAY_BE_EMPTY) or any(c.isspace() or c in "$#'" for c in value):
-            raise ConfigError(f"{key}: {value!r} cannot be used in a Make path (empty, space, $, # or ')")
-        words.append(f"{ALIASES.get(key, (key.upper(),))[0]}?={value}")
+        words.append(make_word(ALIASES.get(key, (key.upper(),))[0], value, key, key in MAY_BE_EMPTY))
     words.append(f"DISCOVERY_KEY?={discovery_key(cfg)}")
-    for word in module_make_vars(cfg):
-        value = word.split("=", 1)[1]
-        if any(c.isspace() or c in "$#'" for c in value):
-            raise ConfigError(f"{word.split('?=')[0]}: {value!r} cannot be used in a Make path (space, $, # or ')")
-        words.append(word)
+    words += [make_word(name, value, name, True) for name, value in module_make_vars(cfg)]
     return " ".join(words) + "\n"
 
 
