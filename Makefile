@@ -102,12 +102,18 @@ lock: | $(UV)
 # or PATTERN changed since the last discovery, or on `make refresh`.
 # The modules need it only for the species' own files, not when ENSEMBL_PARQUET or
 # MODULE_HITS (a directory of hits files made elsewhere, see below) is set.
-MODULE_GOAL_NAMES := modules $(subst $(comma), ,$(ALL_MODULES))
+MODULE_NAMES      := $(subst $(comma), ,$(ALL_MODULES))
+MODULE_GOAL_NAMES := modules $(MODULE_NAMES)
 PIPELINE_GOALS := download vcfs parquet parquets targets-json $(MODULE_GOAL_NAMES)
 FILE_GOALS     := $(filter $(SPECIES_DIR)/% $(CACHE_DIR)/modules/%,$(MAKECMDGOALS))
 FRAGMENT_GOALS := $(filter-out $(if $(ENSEMBL_PARQUET)$(MODULE_HITS),$(MODULE_GOAL_NAMES) $(CACHE_DIR)/modules/%),$(filter $(PIPELINE_GOALS),$(MAKECMDGOALS)) $(FILE_GOALS))
-# discovery.key: a digest of BASE_URL, SPECIES and PATTERN, rewritten when they change.
+# discovery.key: a digest of BASE_URL, SPECIES and PATTERN, rewritten when they change
+# (write_if_changed: a key file written at parse time only when its text changes, compared
+# stripped: GNU Make 4.3's $(file <) does not always drop the final newline; the modules'
+# keys below use it too).
 DISCOVERY := $(SPECIES_DIR)/discovery.key
+streq            = $(and $(findstring x$(1)x,x$(2)x),$(findstring x$(2)x,x$(1)x))
+write_if_changed = $(if $(call streq,$(strip $(file <$(1))),$(strip $(2))),,$(shell mkdir -p '$(dir $(1))')$(file >$(1),$(2)))
 EXPECTED  := $(SPECIES_DIR)/expected
 # DISCOVERY_FAILED names a target that stops the build when the fragment could not be
 # made: a missing fragment is included with -include (so Make does not print "No such
@@ -115,10 +121,7 @@ EXPECTED  := $(SPECIES_DIR)/expected
 # file list depends on it, so a failed discovery never passes for an empty list.
 DISCOVERY_FAILED :=
 ifneq ($(strip $(FRAGMENT_GOALS)),)
-ifneq ($(strip $(file <$(DISCOVERY))),$(DISCOVERY_KEY))
-$(shell mkdir -p '$(SPECIES_DIR)')
-$(file >$(DISCOVERY),$(DISCOVERY_KEY))
-endif
+$(call write_if_changed,$(DISCOVERY),$(DISCOVERY_KEY))
 ifneq ($(wildcard $(FRAGMENT)),)
 include $(FRAGMENT)
 else
@@ -230,7 +233,6 @@ bench-vcf: scripts/dev/vcfbench.py $(CONVERTER) scripts/dev/synthvcf.py | $(VENV
 # ensembl_parquet: a path, directory or glob) reads that set directly instead.
 # The curations are human: a module goal for a species no module of it curates is refused
 # here, at parse time, before any file under <cache>/modules is written.
-MODULE_NAMES   := $(subst $(comma), ,$(ALL_MODULES))
 MODULES_SET    := $(subst $(comma), ,$(MODULE_LIST))
 MOD_ROOT       := $(CACHE_DIR)/modules
 HITS_DIR       := $(MOD_ROOT)/hits
@@ -257,9 +259,7 @@ SPECIES_MODULES := $(foreach m,$(MODULES_SET),$(if $(filter $(SPECIES),$(call sp
 # like discovery.key; stages.py mirrors these rules): source.key (<m>_url, <m>_logo) for
 # every module whose source the goals need, inputs.key (parameters + file list) of the goal
 # modules, hits/modules.key (the set whose rsids the hits hold).
-# (Compared stripped: GNU Make 4.3's $(file <) does not always drop the final newline.)
-streq            = $(and $(findstring x$(1)x,x$(2)x),$(findstring x$(2)x,x$(1)x))
-write_if_changed = $(if $(call streq,$(strip $(file <$(1))),$(strip $(2))),,$(shell mkdir -p '$(dir $(1))')$(file >$(1),$(2)))
+# (write_if_changed: see discover above.)
 HITS_KEYFILE    := $(HITS_DIR)/modules.key
 ifneq ($(strip $(GOAL_MODULES)),)
 NEEDED_SOURCES  := $(sort $(GOAL_MODULES) $(if $(ENSEMBL_PARQUET)$(MODULE_HITS),,$(MODULES_SET)))
