@@ -401,7 +401,8 @@ def connect(cfg: dict, repo_id: str, dry_run: bool):
 
 
 def remote_state(api, repo_id: str, paths: list[str]):
-    """(head commit, {path: RepoFile}) of the repo, or None when it does not exist."""
+    """(head commit, {path: RepoFile} of ``paths``, every file path at that commit) of the
+    repo, or None when it does not exist."""
     from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
@@ -414,13 +415,7 @@ def remote_state(api, repo_id: str, paths: list[str]):
                                         revision=info.sha):
             if hasattr(entry, "blob_id"):
                 files[entry.path] = entry
-    return info.sha, files
-
-
-def repo_files(api, repo_id: str, revision: str | None = None) -> list[str]:
-    """Every file path of the repo at ``revision`` (default: main)."""
-    info = api.repo_info(repo_id, repo_type=REPO_TYPE, revision=revision)
-    return sorted(s.rfilename for s in info.siblings or [])
+    return info.sha, files, sorted(s.rfilename for s in info.siblings or [])
 
 
 def branch_files(api, repo_id: str, branch: str, paths: list[str]) -> dict:

@@ -230,7 +230,7 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
             state = hub_call(cfg, "reading main", lambda: remote_state(api, repo_id, [i.path_in_repo for i in items]))
             if state is None:
                 raise Failure(f"dataset repo {repo_id} not found on {api.endpoint}")
-            head, remote = state
+            head, remote, _ = state
             for item in items:
                 decide(item, remote.get(item.path_in_repo))
             print_plan(repo_id, head, items, notes)
@@ -256,7 +256,7 @@ def gather(reports: Path = typer.Argument(..., help="Directory holding the legs'
 
             def attempt():
                 if not state_box["first"]:  # a lost answer: did the commit go through?
-                    new_head, new_remote = remote_state(api, repo_id, [i.path_in_repo for i in items])
+                    new_head, new_remote, _ = remote_state(api, repo_id, [i.path_in_repo for i in items])
                     if all(i.action != "upload" or unchanged(i, new_remote.get(i.path_in_repo)) for i in items):
                         return new_head
                     state_box["head"] = new_head

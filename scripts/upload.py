@@ -39,7 +39,7 @@ import sumcheck
 from common import Failure, Refusal, say
 from hubclient import (CREATE_REPO, DIGEST_CACHE, DRY_RUN, REPO, REPO_TYPE, DigestCache, Item, auth_failure,
                        check_bytes, check_species, connect, fill_digests, hub_call,
-                       main_guard, remote_state, repo_files, short, species_repo)
+                       main_guard, remote_state, short, species_repo)
 from hubplan import commit_message, decide, print_plan, stale_items
 from hubcard import natural_key
 
@@ -161,12 +161,12 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
         guard(api, state[0])  # checks the target repo before anything is hashed or sent
     fill_digests(items, cache)
     cache.save()
-    head, remote = state
+    head, remote, names = state
 
-    def listed_stale(head: str) -> list[Item]:
-        return stale_of(hub_call(cfg, "listing the repo", lambda: repo_files(api, repo_id, head))) if stale_of else []
+    def listed_stale(names: list[str]) -> list[Item]:
+        return stale_of(names) if stale_of else []
 
-    stale = listed_stale(head)
+    stale = listed_stale(names)
     for item in items:
         decide(item, remote.get(item.path_in_repo))
     check_bytes([i for i in items if i.action == "upload"], cache)  # what is sent is what was written
@@ -192,11 +192,11 @@ def publish(cfg: dict, kind: str, repo_id: str, items: list[Item], dry_run: bool
         if not state_box["first"]:
             # Someone may have committed meanwhile, or the last attempt went through:
             # look again so the retry commits only what still differs (and deletes what is still there).
-            new_head, new_remote = remote_state(api, repo_id, paths)
+            new_head, new_remote, new_names = remote_state(api, repo_id, paths)
             for item in items:
                 decide(item, new_remote.get(item.path_in_repo))
             state_box["head"] = new_head
-            stale = listed_stale(new_head)
+            stale = listed_stale(new_names)
             if not any(i.action == "upload" for i in items) and not any(i.action == "delete" for i in stale):
                 return None
         state_box["first"] = False
