@@ -107,7 +107,6 @@ def summary(module: Module, results: dict, facts: dict, seconds: float) -> str:
 def fetch_step(cfg: dict, module: Module) -> dict:
     """The module's logo (if any) and source into <cache>/modules/<name>/: fetched or copied,
     checked, renamed into place (the source last, so it is the newer of the two)."""
-    moduledef.refuse_species(cfg, [module])
     record: dict = {}
     setting = module.logo_setting(cfg)
     keep = None
@@ -126,13 +125,11 @@ def fetch_step(cfg: dict, module: Module) -> dict:
     return record
 
 
-def hits_step(cfg: dict, parquet: Path, dest: Path) -> tuple[int, int, dict]:
-    """The map step for every module of the set: (hits, rows of the Parquet file, {dest:
-    its size and SHA-256})."""
+def hits_step(cfg: dict, modules: list[Module], parquet: Path, dest: Path) -> tuple[int, int, dict]:
+    """The map step for every module of the set (``modules``): (hits, rows of the Parquet
+    file, {dest: its size and SHA-256})."""
     import modbuild
 
-    modules = moduledef.selected(cfg)
-    moduledef.refuse_species(cfg, modules)
     sources = [(m, m.source_path(cfg)) for m in modules]
     missing = [str(p) for _, p in sources if not p.is_file()]
     if missing:
@@ -209,15 +206,18 @@ def hits(parquet: Path = typer.Argument(..., help="One Ensembl Parquet file"),
     (small; `build` given the hits files of a set makes the same tables as given the set)."""
     cfg = common.load_config()
     log = moduledef.hits_log(cfg)
+    with common.exit_on_failure(dest):
+        modules = moduledef.selected(cfg)
+        moduledef.refuse_species(cfg, modules)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with common.exit_on_failure(dest), \
             outputs.guarded(cfg, dest, f"{dest}: interrupted; no hits file written",
-                            inputs=[parquet, *(m.source_path(cfg) for m in moduledef.selected(cfg))]) as made:
+                            inputs=[parquet, *(m.source_path(cfg) for m in modules)]) as made:
         if made:
             common.say(f"{dest.name}: made meanwhile by another process; nothing to do")
             return
         with common.step(log, "modules-hits", dest) as rec:
-            found, rows, digests = hits_step(cfg, parquet, dest)
+            found, rows, digests = hits_step(cfg, modules, parquet, dest)
             rec.update(rows=rows, hits=found, bytes=digests[dest]["bytes"], modules=cfg["modules"],
                        written=outputs.written(log, digests))
     common.say(f"{dest}: {found} record(s) of curated rsids in {rows:,} rows of {parquet.name}")

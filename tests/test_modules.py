@@ -475,7 +475,8 @@ def test_a_module_goal_for_a_species_without_a_curation_is_refused(tmp_path, ser
         assert r.returncode != 0, goal
         assert "refusing to build" in r.stderr and "mus_musculus" in r.stderr and "homo_sapiens" in r.stderr, r.stderr
         assert "nothing under" in r.stderr and snapshot(cache / "modules") == before, goal
-    for step in (["build", "coronary", "--ensembl", ens], ["fetch", "drugs"], ["inputs", "vo2max"]):
+    for step in (["build", "coronary", "--ensembl", ens], ["fetch", "drugs"], ["inputs", "vo2max"],
+                 ["hits", ens, str(cache / "modules" / "hits" / "mus_musculus.hits.parquet")]):
         r = run_modules(*step, cache=cache, SPECIES="mus_musculus", **sources)
         assert r.returncode == 1 and "refusing to build" in r.stderr and "SPECIES=homo_sapiens" in r.stderr, step
         assert snapshot(cache / "modules") == before, step
