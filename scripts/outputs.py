@@ -161,6 +161,20 @@ def lock_path(cfg: dict, target: Path) -> Path:
     return Path(cfg["cache_dir"]) / "tmp" / "locks" / f"{Path(target).name}.{key}.lock"
 
 
+def started_at(proc) -> float:
+    """When ``proc`` (a psutil.Process) started, in seconds since the epoch, never early.
+    On Linux psutil's create_time() adds the boot time /proc gives in whole seconds, so it
+    can be up to a second early; there the start is read in clock ticks since boot, rounded
+    up to the next tick, and added to a boot time worked out to the nanosecond."""
+    try:
+        with open(f"/proc/{proc.pid}/stat", "rb") as fh:
+            ticks = int(fh.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return proc.create_time()
+    boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return boot + (ticks + 1) / os.sysconf("SC_CLK_TCK")
+
+
 def decided_at() -> float:
     """When the make whose recipe runs this step started: it decided then what to rebuild.
     That make is the parent, or the parent of the recipe's shell; otherwise (run by hand,
@@ -174,13 +188,13 @@ def decided_at() -> float:
             if parent is None:
                 break
             if parent.name() in ("make", "gmake"):
-                return parent.create_time()
+                return started_at(parent)
             if parent.name() not in ("bash", "sh", "dash"):
                 break
             parent = parent.parent()
     except psutil.Error:
         pass
-    return me.create_time()
+    return started_at(me)
 
 
 def made_meanwhile(files: list[Path], inputs: list[Path]) -> bool:

@@ -538,3 +538,25 @@ def test_outputs_are_synced_before_they_are_renamed(tmp_path, monkeypatch):
     finals = {dst: ok for _, dst, ok in renamed}
     for name in (tmp_path / "v.parquet", tmp_path / "m" / "t.parquet", tmp_path / "m" / "t.tsv"):
         assert finals.get(str(name)) is True, (name, renamed)
+
+
+def test_a_file_written_just_before_a_run_is_not_made_meanwhile(tmp_path):
+    """made_meanwhile() compares a file's time with when the run started. psutil's
+    create_time() adds a boot time Linux gives in whole seconds, so it was up to a second
+    early: a file written just before a run counted as made by another process meanwhile,
+    and the run skipped its work ("made meanwhile by another process; nothing to do")."""
+    probe = ("import sys; sys.path.insert(0, 'scripts'); import os, outputs; "
+             "print(outputs.decided_at()); print(outputs.made_meanwhile([sys.argv[1]], []))")
+    for i in range(5):
+        made = tmp_path / f"out{i}"
+        made.write_bytes(b"written by the run before")
+        r = subprocess.run([PY, "-c", probe, str(made)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        started, meanwhile = r.stdout.split()
+        assert float(started) * 1e9 >= made.stat().st_mtime_ns, (started, made.stat().st_mtime_ns)
+        assert meanwhile == "False"
+    # and a file written after the run started is still seen as made meanwhile
+    later = ("import sys, time; sys.path.insert(0, 'scripts'); import outputs; time.sleep(0.05); "
+             "open(sys.argv[1], 'w').write('x'); print(outputs.made_meanwhile([sys.argv[1]], []))")
+    r = subprocess.run([PY, "-c", later, str(tmp_path / "after")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["True"], r.stderr
