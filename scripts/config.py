@@ -19,7 +19,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES_DIR = ROOT / "sql" / "modules"  # one folder per annotation module (module.toml + SQL)
+SQL_DIR = ROOT / "sql"  # the SQL every module shares
+MODULES_DIR = SQL_DIR / "modules"  # one folder per annotation module (module.toml + SQL)
 MODULE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 

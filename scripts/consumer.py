@@ -148,9 +148,7 @@ def lay_out_modules(cfg: dict, root: Path) -> tuple[Path | None, list[moduledef.
         dest = target / module.name
         for src in [*files, *([logo] if logo else [])]:
             place(src, dest / src.name)
-        for ext in moduledef.LOGO_EXTENSIONS:  # only the current logo: the consumer takes the first it finds
-            if not (logo and logo.name == f"logo.{ext}"):
-                (dest / f"logo.{ext}").unlink(missing_ok=True)
+        moduledef.drop_other_logos(dest, logo.name if logo else None)
         laid_out.append(module)
         say(f"{dest}: {module.name} module ({', '.join(p.name for p in files)}{', ' + logo.name if logo else ''})")
     names = {m.name for m in laid_out}

@@ -13,14 +13,14 @@ import re
 from pathlib import Path
 
 import common
+import config
 import outputs
 
-SQL_DIR = common.ROOT / "sql"
 
 
 def sql_path(sql: str | Path) -> Path:
     """sql/<name>.sql for a name, else the path given."""
-    return sql if isinstance(sql, Path) else SQL_DIR / f"{sql}.sql"
+    return sql if isinstance(sql, Path) else config.SQL_DIR / f"{sql}.sql"
 
 
 def run_sql(con, sql: str | Path, params: dict):

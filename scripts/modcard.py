@@ -12,13 +12,12 @@ import json
 from pathlib import Path
 
 import outputs
-from moduledef import Module
+from moduledef import ARTIFACT, Module
 
 # The logo named when a module publishes no logo file (module.toml logo empty): the
 # Just-DNA project logo, where just-dna-lite keeps it (webui/assets/images/just_dna_seq.jpg).
 DEFAULT_LOGO = "https://raw.githubusercontent.com/dna-seq/just-dna-lite/main/webui/assets/images/just_dna_seq.jpg"
 # The parquet files the consumer takes as the module (manifest artifact.files, its digest).
-ARTIFACT = ("annotations.parquet", "studies.parquet", "weights.parquet", "sources.parquet")
 
 
 def file_entry(path: Path, name: str | None = None) -> dict:
@@ -64,11 +63,6 @@ def stats(tables: dict[str, Path]) -> dict:
             "benign_count": count_true("benign")}
 
 
-def logo_name(path: Path) -> str:
-    """The name a logo file is published under beside the tables: logo.<ext>."""
-    return f"logo.{path.suffix.lower().lstrip('.')}"
-
-
 def manifest(module: Module, cfg: dict, tables: dict[str, Path], logo: Path | None) -> bytes:
     """manifest.json: ``tables`` maps each ARTIFACT name to the file written (perhaps under
     a temporary name); ``logo`` is the logo file published beside them, or None."""
@@ -87,7 +81,7 @@ def manifest(module: Module, cfg: dict, tables: dict[str, Path], logo: Path | No
         "stats": stats({Path(n).stem: p for n, p in tables.items()}),
         "compilation": {"compile_success": True, "compiled_by": "prepare-annotations"},
         "artifact": {"digest": artifact_digest(entries), "files": entries},
-        "logo": file_entry(logo, logo_name(logo)) if logo else None,
+        "logo": file_entry(logo) if logo else None,
     }
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
@@ -100,7 +94,7 @@ def metadata(module: Module, cfg: dict, logo: Path | None) -> bytes:
     meta = {
         "name": module.name,
         **module.display(),
-        "logo": logo_name(logo) if logo else DEFAULT_LOGO,
+        "logo": logo.name if logo else DEFAULT_LOGO,
         "curator": module.curator(cfg),
         "method": module.method(cfg),
         "license": module.meta["license"],

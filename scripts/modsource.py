@@ -19,7 +19,7 @@ from pathlib import Path
 import common
 import outputs
 from common import Failure
-from moduledef import Module
+from moduledef import LOGO_EXTENSIONS, Module
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -83,13 +83,13 @@ def load(module: Module, path: Path) -> dict:
     return (_load_sqlite if module.source["kind"] == "sqlite" else _load_tsv)(module, path)
 
 
-def _arrays(module: Module, path: Path, table: str, rows: list, names: list[str]) -> dict:
+def _arrays(module: Module, path: Path, table: str, rows: list) -> dict:
+    """The Arrow columns of ``table``'s rows: _row, then the columns module.toml names."""
     import pyarrow as pa
 
     columns = {"_row": "int64", **module.tables[table]}
     arrays = {}
-    for i, name in enumerate(names):
-        typ = columns[name]
+    for i, (name, typ) in enumerate(columns.items()):
         try:
             arrays[name] = pa.array([r[i] for r in rows], type=getattr(pa, typ)())
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, ValueError) as exc:
@@ -106,7 +106,7 @@ def _load_sqlite(module: Module, path: Path) -> dict:
         for table, columns in module.tables.items():
             select = ", ".join(f'CAST("{c}" AS TEXT)' if t == "string" else f'"{c}"' for c, t in columns.items())
             rows = con.execute(f'SELECT rowid, {select} FROM "{table}" ORDER BY rowid').fetchall()
-            tables[table] = pa.table(_arrays(module, path, table, rows, ["_row", *columns]))
+            tables[table] = pa.table(_arrays(module, path, table, rows))
     except sqlite3.DatabaseError as exc:
         raise Failure(f"{path}: unreadable SQLite ({exc})") from None
     finally:
@@ -136,7 +136,7 @@ def _load_tsv(module: Module, path: Path) -> dict:
                     r[i] = None if r[i] is None else (int(r[i]) if typ == "int64" else float(r[i]))
                 except ValueError:
                     raise Failure(f"{path}: line {r[0] + 1} column {name!r} holds {r[i]!r}, not {typ}") from None
-    return {table: pa.table(_arrays(module, path, table, rows, ["_row", *columns]))}
+    return {table: pa.table(_arrays(module, path, table, rows))}
 
 
 # --- fetching -------------------------------------------------------------------------------
@@ -165,13 +165,12 @@ def fetch_to(source: str, dest: Path, cfg: dict, check_fn, what: str) -> dict:
                 record.update(fetcher.fetch_url(source, tmp, cfg))
             finally:
                 fetcher.Transfer(source, tmp, cfg, None).discard()
-        elif "://" in source and not source.startswith("file://"):
+        elif not (local := local_files(source)):
             raise Failure(f"{source}: unsupported URL scheme for the {what} (http, https or a local path)")
         else:
-            local = Path(source.removeprefix("file://")).expanduser()
-            if not local.is_file():
-                raise Failure(f"{local}: no such file ({what})")
-            shutil.copyfile(local, tmp)
+            if not local[0].is_file():
+                raise Failure(f"{local[0]}: no such file ({what})")
+            shutil.copyfile(local[0], tmp)
         check_fn(tmp, source)
         record.update(outputs.commit(tmp, dest))
     finally:
@@ -190,6 +189,6 @@ def check_logo(path: Path, label: str) -> None:
 def logo_extension(setting: str) -> str:
     """png, jpg or jpeg from a logo URL or path; Failure for anything else."""
     ext = Path(setting.split("?", 1)[0]).suffix.lower().lstrip(".")
-    if ext not in ("png", "jpg", "jpeg"):
+    if ext not in LOGO_EXTENSIONS:
         raise Failure(f"{setting}: a module logo must be a .png, .jpg or .jpeg file or URL")
     return ext

@@ -18,7 +18,6 @@ import moduledef
 from moduledef import Module
 from state import UP, Row, StepLog, live_temp, make_file_text, mtime, norm, parquet_footer, read_text
 
-SQL_DIR = common.ROOT / "sql"
 HITS_CODE = [common.ROOT / "scripts" / n for n in ("modules.py", "modbuild.py", "moduledef.py", "modsource.py",
                                                     "ensembl_set.py", "duck.py")]
 MODULE_CODE = [*HITS_CODE, common.ROOT / "scripts" / "modcard.py"]
@@ -112,7 +111,7 @@ def hits_rows(cfg: dict, chosen: list[Module], sources: dict[str, Row], parquets
     for m in chosen:
         prereqs.append((sources[m.name].path, f"{m.name} source newer", sources[m.name]))
         prereqs += [(p, f"{m.name} SQL changed", None) for p in m.code()]
-    prereqs += [(SQL_DIR / n, "SQL changed", None) for n in ("claims.sql", "hits.sql")]
+    prereqs += [(config.SQL_DIR / n, "SQL changed", None) for n in ("claims.sql", "hits.sql")]
     prereqs += [(p, "script changed", None) for p in HITS_CODE]
     set_changed = make_file_text(keyfile) not in (None, str(cfg["modules"]))
     rows = []
@@ -162,7 +161,7 @@ def table_rows(cfg: dict, module: Module, src: Row, inp: Row, files: list[Path],
     if any(not o.exists for o in outs) and not all(not o.exists for o in outs):
         reasons.append("outputs incomplete")
     prereqs: list[tuple[Path, str | None, Row | None]] = [(src.path, "source newer", src)]
-    prereqs += [(p, "SQL changed", None) for p in [*sorted(SQL_DIR.glob("*.sql")), *module.code()]]
+    prereqs += [(p, "SQL changed", None) for p in [*sorted(config.SQL_DIR.glob("*.sql")), *module.code()]]
     prereqs += [(code, "script changed", None) for code in MODULE_CODE]
     prereqs += [(f, "hits newer" if from_hits else "Parquet newer", rows_by_path.get(norm(f))) for f in files]
     prereqs.append((inp.path, None, inp))

@@ -19,10 +19,10 @@ import common
 import config
 from common import Failure
 
-GENERIC_SQL = common.ROOT / "sql"
 # What a build writes into <cache>/modules/<name>/, the Make targets of `make <name>`.
 TABLES = ("annotations", "studies", "weights")          # the module the consumer reads
-PUBLISHED = (*(f"{t}.parquet" for t in TABLES), "sources.parquet", "manifest.json", "metadata.yaml")
+ARTIFACT = (*(f"{t}.parquet" for t in TABLES), "sources.parquet")  # the manifest's artifact digest
+PUBLISHED = (*ARTIFACT, "manifest.json", "metadata.yaml")
 REPORTS = ("unresolved.tsv", "conflicts.tsv")            # for the curators, never published
 OUTPUTS = (*PUBLISHED, *REPORTS)
 LOGO_EXTENSIONS = ("png", "jpg", "jpeg")                 # what the consumer looks for beside the tables
@@ -62,7 +62,7 @@ class Module:
     def sql(self, name: str) -> Path:
         """sql/modules/<name>/<file>.sql when the module has its own, else the shared sql/<file>.sql."""
         own = self.folder / f"{name}.sql"
-        return own if own.is_file() else GENERIC_SQL / f"{name}.sql"
+        return own if own.is_file() else config.SQL_DIR / f"{name}.sql"
 
     def code(self) -> list[Path]:
         """The module's folder files (module.toml and its SQL): a change rebuilds it."""
@@ -117,6 +117,14 @@ class Module:
     def logo_file(self, cfg: dict) -> Path | None:
         """The logo fetched beside the tables (logo.png/jpg/jpeg), if any."""
         return next((p for ext in LOGO_EXTENSIONS if (p := self.dir(cfg) / f"logo.{ext}").is_file()), None)
+
+
+def drop_other_logos(folder: Path, keep: str | None) -> None:
+    """Remove every logo.<png|jpg|jpeg> in ``folder`` but the one named ``keep``: the
+    consumer takes the first it finds, so only the current one may stay."""
+    for ext in LOGO_EXTENSIONS:
+        if (old := folder / f"logo.{ext}").name != keep:
+            old.unlink(missing_ok=True)
 
 
 def inputs_text(cfg: dict, module: Module, files: list[str]) -> str:

@@ -58,7 +58,7 @@ def provenance(cfg: dict, module: Module, source: Path) -> dict:
     url = module.url(cfg)
     sha = outputs.sha256_file(source)[1]
     commit = module.commit(cfg)
-    return {"source_url": url if "://" in url and not url.startswith("file://") else f"file:{Path(url).name}",
+    return {"source_url": f"file:{local[0].name}" if (local := modsource.local_files(url)) else url,
             "source_sha256": sha, "source_commit": commit,
             "dataset": f"{module.source['file']}@{commit[:12]}" if commit else f"{module.source['file']} sha256:{sha[:12]}"}
 
@@ -113,9 +113,7 @@ def fetch_step(cfg: dict, module: Module) -> dict:
     if setting:
         keep = module.dir(cfg) / f"logo.{modsource.logo_extension(setting)}"
         record["logo"] = modsource.fetch_to(setting, keep, cfg, modsource.check_logo, f"{module.name}_logo")
-    for ext in moduledef.LOGO_EXTENSIONS:  # only the current logo: the consumer takes the first it finds
-        if (old := module.dir(cfg) / f"logo.{ext}") != keep:
-            old.unlink(missing_ok=True)
+    moduledef.drop_other_logos(module.dir(cfg), keep.name if keep else None)
     source = module.url(cfg)
     record.update(source=source, **modsource.fetch_to(
         source, module.source_path(cfg), cfg, lambda p, label: modsource.check(module, p, label), f"{module.name}_url"))
@@ -153,7 +151,7 @@ def build_step(cfg: dict, module: Module, paths: list[str], source: Path) -> tup
     logo = module.logo_file(cfg)
 
     def finish(temps: dict[str, Path]) -> dict[str, bytes]:
-        tables = {name: temps[name] for name in modcard.ARTIFACT}
+        tables = {name: temps[name] for name in moduledef.ARTIFACT}
         return {"manifest.json": modcard.manifest(module, cfg, tables, logo),
                 "metadata.yaml": modcard.metadata(module, cfg, logo)}
 
