@@ -26,9 +26,9 @@ NAMES = {"module-source": "source", "module-inputs": "inputs.txt", "module-hits"
 
 def read_logs(cfg: dict, log: StepLog) -> None:
     """The modules' step logs: the shared one (hits, uploads) and each module's."""
-    root = Path(cfg["cache_dir"]) / "modules"
-    log.read(root / "steps.jsonl")
-    for path in sorted(root.glob("*/steps.jsonl")):
+    shared = moduledef.hits_log(cfg)
+    log.read(shared)
+    for path in sorted(shared.parent.glob("*/steps.jsonl")):
         log.read(path)
 
 

@@ -25,7 +25,6 @@ import outputs
 from state import UP, Row, StepLog, iso, live_temp, lock_held, make_file_text, mtime, one_line, parquet_footer, \
     read_text
 
-STAGES = ("manifest", "vcf", "parquet", "module-source", "module-hits", "module-inputs", "module-table")
 # The code of a step is a prerequisite of what it makes (Makefile CONVERTER).
 CONVERTER = [common.ROOT / "scripts" / n for n in ("vcf2parquet.py", "vcftext.py")]
 
