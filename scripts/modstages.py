@@ -165,6 +165,7 @@ def table_rows(cfg: dict, module: Module, src: Row, inp: Row, files: list[Path],
     prereqs += [(code, "script changed", None) for code in MODULE_CODE]
     prereqs += [(f, "hits newer" if from_hits else "Parquet newer", rows_by_path.get(norm(f))) for f in files]
     prereqs.append((inp.path, None, inp))
+    oldest = min((t for out in outs if (t := mtime(out.path)) is not None), default=None)
     for path, why, row in prereqs:
         if row is not None and row.remade:  # a prerequisite Make remakes first: the tables follow
             reasons += row.reasons if row.stage == "module-inputs" and row.state == "stale" else \
@@ -173,7 +174,7 @@ def table_rows(cfg: dict, module: Module, src: Row, inp: Row, files: list[Path],
         t = mtime(path)
         if t is None:
             reasons.append(f"{path.name} missing")
-        elif why and any((to := mtime(out.path)) is not None and t > to for out in outs):
+        elif why and oldest is not None and t > oldest:
             reasons.append(why)
     reasons = list(dict.fromkeys(reasons))
     build_log = log.records(folder, module.name)
